@@ -1,0 +1,601 @@
+"""Claim-line input (§3) and its validation (§4), encoded once into integer arrays.
+
+A claims source is read into a pyarrow table, its columns checked, and every line turned into
+the small integers and scaled money the kernel reads. Low-cardinality text columns (codes,
+modifiers, LOBs, localities) are dictionary-encoded so that normalisation and look-ups run once
+per distinct value, never once per line.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pricer.vocabulary import FACILITY_POS, F, LOBS, MOD, MOD_INVALID, MOD_OTHER, R
+
+REQUIRED = (
+    "claim_id", "line_number", "member_id", "line_of_business", "date_of_service",
+    "hcpcs", "units", "billed_charge", "place_of_service",
+)
+OPTIONAL = (
+    "modifier_1", "modifier_2", "modifier_3", "modifier_4", "locality", "service_state",
+    "service_county", "service_zip", "claim_form", "received_date", "frequency_code", "ndc",
+    "rendering_npi", "deductible", "copay", "coinsurance", "qmb", "other_payer_paid",
+)
+MODIFIER_COLUMNS = ("modifier_1", "modifier_2", "modifier_3", "modifier_4")
+COST_SHARE_COLUMNS = ("deductible", "copay", "coinsurance", "other_payer_paid")
+TEXT_COLUMNS = (
+    "claim_id", "member_id", "line_of_business", "hcpcs", "place_of_service", *MODIFIER_COLUMNS,
+    "locality", "service_state", "service_county", "service_zip", "claim_form",
+    "frequency_code", "ndc", "rendering_npi",
+)
+
+# What each column may be in a typed input (Parquet, Arrow, frames). CSV is all text.
+_TEXT, _INT, _NUM, _DATE, _BOOL = "text", "integer", "number", "date", "boolean"
+ACCEPTED_TYPES = {
+    "claim_id": (_TEXT, _INT), "line_number": (_INT, _TEXT), "member_id": (_TEXT, _INT),
+    "line_of_business": (_TEXT,), "date_of_service": (_DATE, _TEXT), "hcpcs": (_TEXT,),
+    "units": (_NUM, _TEXT), "billed_charge": (_NUM, _TEXT), "place_of_service": (_TEXT, _INT),
+    "modifier_1": (_TEXT,), "modifier_2": (_TEXT,), "modifier_3": (_TEXT,), "modifier_4": (_TEXT,),
+    "locality": (_TEXT,), "service_state": (_TEXT,), "service_county": (_TEXT,),
+    "service_zip": (_TEXT, _INT), "claim_form": (_TEXT,), "received_date": (_DATE, _TEXT),
+    "frequency_code": (_TEXT, _INT), "ndc": (_TEXT, _INT), "rendering_npi": (_TEXT, _INT),
+    "deductible": (_NUM, _TEXT), "copay": (_NUM, _TEXT), "coinsurance": (_NUM, _TEXT),
+    "qmb": (_BOOL, _TEXT, _INT), "other_payer_paid": (_NUM, _TEXT),
+}
+
+EPOCH = dt.date(1970, 1, 1)
+NO_DATE = np.iinfo(np.int32).min
+
+
+class InputError(ValueError):
+    """A claims file or frame refused before pricing (§4); exit code 2 on the CLI.
+
+    ``problems`` lists every problem found, each naming the source and the column.
+    """
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: input refused:\n  " + "\n  ".join(problems))
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+def read_claims(claims, *, columns: list[str] | None = None) -> tuple[pa.Table, str, bool]:
+    """Read any supported claims source into a pyarrow table.
+
+    Returns ``(table, source_name, is_text)``; ``is_text`` is True for CSV, whose values are
+    checked line by line rather than by column type (§4).
+    """
+    if isinstance(claims, (str, Path)):
+        path = Path(claims)
+        if not path.exists():
+            raise InputError(str(path), ["file not found"])
+        suffix = path.suffix.lower()
+        if suffix in (".parquet", ".pq"):
+            try:
+                schema = pq.read_schema(path)
+                # Dictionary pages decode straight into dictionary arrays: no hashing of strings.
+                text_cols = [f.name for f in schema if f.name in TEXT_COLUMNS and
+                             (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
+                table = pq.read_table(path, read_dictionary=text_cols, columns=columns)
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise InputError(str(path), [f"not a readable Parquet file ({exc})"]) from None
+            return table, str(path), False
+        if suffix in (".csv", ".txt"):
+            try:
+                frame = pl.read_csv(path, infer_schema=False, columns=columns)
+            except (pl.exceptions.PolarsError, UnicodeDecodeError) as exc:
+                raise InputError(str(path), [f"not a readable CSV file ({exc})"]) from None
+            return frame.to_arrow(), str(path), True
+        if suffix in (".arrow", ".feather", ".ipc"):
+            import pyarrow.feather as feather
+            return feather.read_table(path, columns=columns), str(path), False
+        raise InputError(str(path), [f"unknown file type {suffix!r} (use .parquet, .csv or .arrow)"])
+    if isinstance(claims, pl.DataFrame):
+        return claims.to_arrow(), "frame", False
+    if isinstance(claims, pl.LazyFrame):
+        return claims.collect().to_arrow(), "frame", False
+    if isinstance(claims, pa.Table):
+        return claims, "table", False
+    if isinstance(claims, pa.RecordBatch):
+        return pa.Table.from_batches([claims]), "table", False
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is optional
+        pd = None
+    if pd is not None and isinstance(claims, pd.DataFrame):
+        return pa.Table.from_pandas(claims, preserve_index=False), "frame", False
+    raise TypeError(
+        "claims must be a polars or pandas DataFrame, a pyarrow Table, or a path to "
+        f"Parquet/CSV, not {type(claims).__name__}"
+    )
+
+
+def _family(t: pa.DataType) -> str | None:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_null(t):
+        return "null"
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return _TEXT
+    if pa.types.is_boolean(t):
+        return _BOOL
+    if pa.types.is_integer(t):
+        return _INT
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return _NUM
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+        return _DATE
+    return None
+
+
+def check_columns(table: pa.Table, source: str, is_text: bool) -> None:
+    """Refuse a source missing a required column or with a column of an impossible type."""
+    problems = [f"missing required column {c!r}" for c in REQUIRED if c not in table.column_names]
+    if not is_text:
+        for name in table.column_names:
+            accepted = ACCEPTED_TYPES.get(name)
+            if accepted is None:
+                continue
+            fam = _family(table.schema.field(name).type)
+            ok = fam == "null" or fam in accepted or (fam == _INT and _NUM in accepted)
+            if not ok:
+                problems.append(
+                    f"column {name!r} has type {table.schema.field(name).type}, "
+                    f"which cannot hold {' or '.join(accepted)} values"
+                )
+    if problems:
+        raise InputError(source, problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# column conversions
+
+def _text_dict(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:
+    """Dictionary-encode a column as text: (index per line, -1 for null; distinct values)."""
+    if not pa.types.is_dictionary(col.type):
+        if _family(col.type) != _TEXT:
+            col = pc.cast(col, pa.string())
+        col = pc.dictionary_encode(col)
+    col = col.unify_dictionaries() if isinstance(col, pa.ChunkedArray) else col
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    if not chunks:
+        return np.zeros(0, np.int32), []
+    values = chunks[0].dictionary.to_pylist()
+    parts = []
+    for ch in chunks:
+        idx = ch.indices.fill_null(-1)
+        parts.append(np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int32))
+    return np.concatenate(parts) if parts else np.zeros(0, np.int32), values
+
+
+def _lookup(idx: np.ndarray, per_value: list, fill, dtype) -> np.ndarray:
+    """Per-line values from per-distinct-value results; ``fill`` where the line is null."""
+    table = np.array(list(per_value) + [fill], dtype=dtype)
+    return table[np.where(idx < 0, len(per_value), idx)]
+
+
+def _blank(v) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
+
+
+def _series(col: pa.ChunkedArray) -> pl.Series:
+    if pa.types.is_dictionary(col.type):
+        col = pc.cast(col, col.type.value_type)
+    return pl.from_arrow(col) if len(col) else pl.Series([], dtype=pl.String)
+
+
+_NUMBER_RE = r"^[+-]?\d{1,15}(\.\d*)?$"
+
+
+def _decimal_text(s: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series, pl.Series]:
+    """Split text numbers: (blank, is_number, integer part with sign, fraction digits)."""
+    t = s.cast(pl.String).str.strip_chars()
+    blank = t.is_null() | (t == "")
+    valid = t.str.contains(_NUMBER_RE).fill_null(False)
+    whole = t.str.extract(r"^([+-]?\d+)", 1)
+    frac = t.str.extract(r"\.(\d*)$", 1).fill_null("")
+    return blank, valid, whole, frac
+
+
+def money_cents(col: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact cents of a money column and a state per line.
+
+    State: 0 ok, 1 missing, 2 not a number, 3 fraction of a cent. Floats count as the decimal
+    they print as (``12.3`` is 12.30; ``12.345`` has a fraction of a cent).
+    """
+    cents = np.zeros(n, np.int64)
+    state = np.zeros(n, np.uint8)
+    if col is None:
+        state[:] = 1
+        return cents, state
+    s = _series(col)
+    fam = _family(col.type)
+    if fam == "null":
+        state[:] = 1
+    elif fam == _INT:
+        state[:] = np.where(s.is_null().to_numpy(), 1, 0)
+        cents = s.fill_null(0).cast(pl.Int64).to_numpy() * 100
+    elif s.dtype == pl.Decimal or isinstance(s.dtype, pl.Decimal):
+        scale = s.dtype.scale
+        phys = s.to_physical()
+        if scale <= 2:
+            raw = phys.fill_null(0).cast(pl.Int64).to_numpy() * 10 ** (2 - scale)
+            frac = np.zeros(n, bool)
+        else:
+            div = 10 ** (scale - 2)
+            p = phys.fill_null(0)
+            frac = (p % div != 0).to_numpy()
+            raw = (p // div).cast(pl.Int64).to_numpy()
+        cents = raw
+        state = np.where(s.is_null().to_numpy(), 1, np.where(frac, 3, 0)).astype(np.uint8)
+    elif fam == _NUM:  # float
+        x = s.cast(pl.Float64).to_numpy()
+        missing = np.isnan(x)
+        with np.errstate(invalid="ignore"):
+            k = np.rint(x * 100)
+            exact = (k / 100 == x)
+        bad = ~np.isfinite(x) & ~missing
+        cents = np.where(missing | bad, 0, k).astype(np.int64)
+        state = np.select([missing, bad, ~exact], [1, 2, 3], 0).astype(np.uint8)
+    else:  # text
+        blank, valid, whole, frac = _decimal_text(s)
+        frac_np = frac.to_numpy()
+        w = whole.cast(pl.Int64, strict=False).fill_null(0).to_numpy()
+        first2 = frac.str.pad_end(2, "0").str.slice(0, 2).cast(pl.Int64, strict=False).fill_null(0)
+        rest = frac.str.slice(2).str.replace_all("0", "").str.len_chars().fill_null(0)
+        neg = whole.str.starts_with("-").fill_null(False).to_numpy()
+        f2 = first2.to_numpy()
+        cents = np.where(neg, w * 100 - f2, w * 100 + f2)
+        del frac_np
+        state = np.select(
+            [blank.to_numpy(), ~valid.to_numpy(), rest.to_numpy() > 0], [1, 2, 3], 0
+        ).astype(np.uint8)
+        cents = np.where(state == 2, 0, cents)
+    return cents.astype(np.int64), state
+
+
+def units_values(col: pa.ChunkedArray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Whole units per line and a state: 0 ok, 1 missing, 2 not a number, 4 < 1, 5 fractional."""
+    s = _series(col)
+    fam = _family(col.type)
+    state = np.zeros(n, np.uint8)
+    if fam == "null":
+        return np.zeros(n, np.int64), np.ones(n, np.uint8)
+    if fam == _INT:
+        v = s.fill_null(0).cast(pl.Int64).to_numpy()
+        state = np.select([s.is_null().to_numpy(), v < 1], [1, 4], 0).astype(np.uint8)
+        return v, state
+    if fam == _NUM:
+        x = s.cast(pl.Float64).to_numpy()
+        missing = np.isnan(x)
+        with np.errstate(invalid="ignore"):
+            whole = np.floor(x) == x
+            below = x < 1
+        big = np.abs(np.nan_to_num(x)) > 2**53
+        v = np.where(missing | ~whole | big, 0, np.nan_to_num(x)).astype(np.int64)
+        state = np.select([missing, ~np.isfinite(x) | big, below, ~whole], [1, 2, 4, 5], 0)
+        return v, state.astype(np.uint8)
+    blank, valid, whole, frac = _decimal_text(s)
+    w = whole.cast(pl.Int64, strict=False).fill_null(0).to_numpy()
+    frac_nonzero = (frac.str.replace_all("0", "").str.len_chars().fill_null(0) > 0).to_numpy()
+    neg = whole.str.starts_with("-").fill_null(False).to_numpy()
+    below = (w < 1) | neg  # 0.x, -0.x and negatives are all below one
+    state = np.select(
+        [blank.to_numpy(), ~valid.to_numpy(), below, frac_nonzero], [1, 2, 4, 5], 0
+    ).astype(np.uint8)
+    return np.where(state == 0, w, 0).astype(np.int64), state
+
+
+def date_days(col: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Days since 1970-01-01 per line and a state: 0 ok, 1 missing, 2 not an ISO date."""
+    if col is None:
+        return np.full(n, NO_DATE, np.int32), np.ones(n, np.uint8)
+    s = _series(col)
+    fam = _family(col.type)
+    if fam == "null":
+        return np.full(n, NO_DATE, np.int32), np.ones(n, np.uint8)
+    if fam == _DATE:
+        d = s.cast(pl.Date)
+        missing = d.is_null().to_numpy()
+        days = d.to_physical().fill_null(NO_DATE).cast(pl.Int32).to_numpy()
+        return days, missing.astype(np.uint8)
+    t = s.cast(pl.String).str.strip_chars()
+    blank = (t.is_null() | (t == "")).to_numpy()
+    d = t.str.to_date("%Y-%m-%d", strict=False)
+    bad = d.is_null().to_numpy() & ~blank
+    days = d.to_physical().fill_null(NO_DATE).cast(pl.Int32).to_numpy()
+    return days, np.select([blank, bad], [1, 2], 0).astype(np.uint8)
+
+
+def place_of_service(col: pa.ChunkedArray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """POS as 1..99 and a state: 0 ok, 1 missing, 2 invalid. ``2``, ``02``, ``2.0`` are 02."""
+    fam = _family(col.type)
+    if fam == _INT:
+        s = _series(col)
+        v = s.fill_null(0).cast(pl.Int64).to_numpy()
+        state = np.select([s.is_null().to_numpy(), (v < 1) | (v > 99)], [1, 2], 0)
+        return np.clip(v, 0, 99).astype(np.uint8), state.astype(np.uint8)
+    idx, values = _text_dict(col)
+    per_value, per_state = [], []
+    for v in values:
+        t = (v or "").strip()
+        if not t:
+            per_value.append(0); per_state.append(1)
+            continue
+        head, _, tail = t.partition(".")
+        ok = head.isdigit() and len(head) <= 2 and (not tail or set(tail) == {"0"}) and 1 <= int(head) <= 99
+        per_value.append(int(head) if ok else 0)
+        per_state.append(0 if ok else 2)
+    return _lookup(idx, per_value, 0, np.uint8), _lookup(idx, per_state, 1, np.uint8)
+
+
+def _present(table: pa.Table, name: str) -> pa.ChunkedArray | None:
+    return table.column(name) if name in table.column_names else None
+
+
+# ---------------------------------------------------------------------------------------------
+# encoding
+
+@dataclass
+class EncodedLines:
+    """Every claim line as the kernel reads it. Arrays have one entry per line."""
+    n: int
+    reason: np.ndarray        # uint8: rejection reason (vocabulary.REASONS), 0 = valid so far
+    flags: np.ndarray         # uint32: flags known before pricing
+    lob: np.ndarray           # int8: index in LOBS (0 when unknown; such lines are rejected)
+    dos: np.ndarray           # int32 days since epoch
+    code: np.ndarray          # int32: code slot in ReferenceArrays (unknown codes: its last slot)
+    unlisted: np.ndarray      # bool: CPT ending in 99
+    modifiers: np.ndarray     # uint8 [n, 4]: index in MODIFIERS, MOD_OTHER, MOD_INVALID
+    units: np.ndarray         # int64
+    billed: np.ndarray        # int64 cents (0 when unusable)
+    billed_ok: np.ndarray     # bool: billed is a valid cents amount
+    deductible: np.ndarray    # int64 cents (0 when not given)
+    copay: np.ndarray
+    coinsurance: np.ndarray
+    qmb: np.ndarray           # bool
+    facility: np.ndarray      # bool: facility PE (§6)
+    locality: np.ndarray      # int32 index in ReferenceArrays.localities, -1 unresolved
+    ndc_ok: np.ndarray        # bool
+    member_id: pa.Array       # normalised member IDs (as given where invalid)
+    locality_given: tuple     # (index per line or -1, distinct values) of the input `locality`
+
+
+def _normalise_code(v: str | None) -> str:
+    return (v or "").strip().upper()
+
+
+def _valid_code(c: str) -> bool:
+    return len(c) == 5 and c.isascii() and c.isalnum()
+
+
+def _modifier_ids(col: pa.ChunkedArray | None, n: int) -> np.ndarray:
+    if col is None:
+        return np.zeros(n, np.uint8)
+    idx, values = _text_dict(col)
+    ids = []
+    for v in values:
+        m = _normalise_code(v)
+        if not m:
+            ids.append(0)
+        elif m in MOD:
+            ids.append(MOD[m])
+        elif len(m) == 2 and m.isascii() and m.isalnum():
+            ids.append(MOD_OTHER)
+        else:
+            ids.append(MOD_INVALID)
+    return _lookup(idx, ids, 0, np.uint8)
+
+
+def _member_ids(col: pa.ChunkedArray, n: int) -> tuple[pa.Array, np.ndarray]:
+    """Normalised member IDs (1-8 digits, zero-filled) and state: 0 ok, 1 missing, 2 invalid."""
+    s = _series(col)
+    if _family(col.type) == _INT:
+        v = s.cast(pl.Int64)
+        missing = v.is_null()
+        ok = (v >= 0) & (v <= 99_999_999)
+        t = v.cast(pl.String)
+        state = np.select([missing.to_numpy(), ~ok.fill_null(False).to_numpy()], [1, 2], 0)
+        norm = pl.select(pl.when(ok).then(t.str.zfill(8)).otherwise(t)).to_series()
+        return norm.to_arrow(), state.astype(np.uint8)
+    t = s.cast(pl.String)
+    st = t.str.strip_chars()
+    blank = st.is_null() | (st == "")
+    ok = st.str.contains(r"^\d{1,8}$").fill_null(False)
+    state = np.select([blank.to_numpy(), ~ok.to_numpy()], [1, 2], 0)
+    norm = pl.select(pl.when(ok).then(st.str.zfill(8)).otherwise(t)).to_series()
+    return norm.to_arrow(), state.astype(np.uint8)
+
+
+def _bools(col: pa.ChunkedArray | None, n: int) -> np.ndarray:
+    if col is None:
+        return np.zeros(n, bool)
+    fam = _family(col.type)
+    s = _series(col)
+    if fam == _BOOL:
+        return s.fill_null(False).to_numpy()
+    if fam == _INT:
+        return (s.fill_null(0) != 0).to_numpy()
+    t = s.cast(pl.String).str.strip_chars().str.to_lowercase()
+    return t.is_in(["true", "t", "yes", "y", "1"]).fill_null(False).to_numpy()
+
+
+def _ndc_ok(col: pa.ChunkedArray | None, n: int) -> np.ndarray:
+    if col is None:
+        return np.zeros(n, bool)
+    idx, values = _text_dict(col)
+    ok = []
+    for v in values:
+        d = (v or "").strip().replace("-", "").replace(" ", "")
+        ok.append(len(d) == 11 and d.isdigit())
+    return _lookup(idx, ok, False, bool)
+
+
+def _localities(table: pa.Table, n: int, dos: np.ndarray, arrays, contract):
+    """Locality index per line (§2): -1 where a given location cannot be resolved.
+
+    Also returns the input `locality` column dictionary-encoded, (-1 where blank), for output.
+    """
+    loc_index = arrays.locality_index
+    result = np.full(n, loc_index[contract.default_locality], np.int32) \
+        if contract.default_locality in loc_index else np.full(n, -1, np.int32)
+    decided = np.zeros(n, bool)
+    given = (np.full(n, -1, np.int32), [])
+
+    col = _present(table, "locality")
+    if col is not None:
+        idx, values = _text_dict(col)
+        per = []
+        for v in values:
+            t = (v or "").strip()
+            per.append(-3 if not t else loc_index.get(t, -1))
+        li = _lookup(idx, per, -3, np.int32)
+        is_given = li != -3
+        result[is_given] = li[is_given]
+        decided |= is_given
+        given = (np.where(is_given, idx, -1).astype(np.int32), values)
+
+    locco_v = arrays.locco_vintage_of(dos)
+    st, co = _present(table, "service_state"), _present(table, "service_county")
+    if st is not None and co is not None:
+        si, svals = _text_dict(st)
+        ci, cvals = _text_dict(co)
+        sblank = _lookup(si, [_blank(v) for v in svals], True, bool)
+        cblank = _lookup(ci, [_blank(v) for v in cvals], True, bool)
+        use = ~decided & ~sblank & ~cblank
+        if use.any():
+            key = (si[use].astype(np.int64) * (len(cvals) + 1) + ci[use]) * 64 + locco_v[use]
+            uniq, inv = np.unique(key, return_inverse=True)
+            per = []
+            for k in uniq.tolist():
+                v = k % 64
+                pair = k // 64
+                s_i, c_i = divmod(pair, len(cvals) + 1)
+                loc = arrays.locality_for_county(svals[s_i], cvals[c_i], v)
+                per.append(loc_index.get(loc, -1) if loc else -1)
+            result[use] = np.asarray(per, np.int32)[inv]
+            decided |= use
+
+    zp = _present(table, "service_zip")
+    if zp is not None:
+        if _family(zp.type) == _INT:
+            zp = pc.cast(zp, pa.string())
+        zi, zvals = _text_dict(zp)
+        zblank = _lookup(zi, [_blank(v) for v in zvals], True, bool)
+        use = ~decided & ~zblank
+        if use.any():
+            key = zi[use].astype(np.int64) * 64 + locco_v[use]
+            uniq, inv = np.unique(key, return_inverse=True)
+            per = []
+            for k in uniq.tolist():
+                loc = arrays.locality_for_zip(zvals[k // 64], k % 64)
+                per.append(loc_index.get(loc, -1) if loc else -1)
+            result[use] = np.asarray(per, np.int32)[inv]
+    return result, given
+
+
+def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
+    """Validate (§4) and encode every line; nothing is dropped, bad lines carry a reason."""
+    n = table.num_rows
+    reason = np.zeros(n, np.uint8)
+    flags = np.zeros(n, np.uint32)
+
+    def reject(mask, name):
+        np.putmask(reason, (reason == 0) & mask, R[name])
+
+    # 1. missing required values; the other checks below add theirs in rule-book order.
+    hc_idx, hc_vals = _text_dict(table.column("hcpcs"))
+    norm_codes = [_normalise_code(v) for v in hc_vals]
+    units, units_state = units_values(table.column("units"), n)
+    billed, billed_state = money_cents(table.column("billed_charge"), n)
+    dos, dos_state = date_days(table.column("date_of_service"), n)
+    rec, rec_state = date_days(_present(table, "received_date"), n)
+    pos, pos_state = place_of_service(table.column("place_of_service"), n)
+    lob_idx, lob_vals = _text_dict(table.column("line_of_business"))
+    lob_ids = [LOBS.index(v.strip().lower()) if not _blank(v) and v.strip().lower() in LOBS
+               else (-2 if _blank(v) else -1) for v in lob_vals]
+    lob = _lookup(lob_idx, lob_ids, -2, np.int16)
+    member_id, member_state = _member_ids(table.column("member_id"), n)
+
+    for name in ("claim_id", "line_number"):
+        col = table.column(name)
+        s = _series(col)
+        missing = s.is_null()
+        if s.dtype == pl.String:
+            missing = missing | (s.str.strip_chars() == "")
+        reject(missing.to_numpy(), f"{name}_missing")
+    reject(member_state == 1, "member_id_missing")
+    reject(lob == -2, "line_of_business_missing")
+    reject(dos_state == 1, "date_of_service_missing")
+    hc_blank = _lookup(hc_idx, [not c for c in norm_codes], True, bool)
+    reject(hc_blank, "hcpcs_missing")
+    reject(units_state == 1, "units_missing")
+    reject(billed_state == 1, "billed_charge_missing")
+    reject(pos_state == 1, "place_of_service_missing")
+    # 2.
+    reject(_lookup(hc_idx, [not _valid_code(c) for c in norm_codes], True, bool), "hcpcs_invalid")
+    # 3.
+    reject(units_state == 2, "units_invalid")
+    reject(units_state == 4, "units_below_one")
+    reject(units_state == 5, "units_not_whole")
+    # 4.
+    reject(billed_state == 2, "billed_charge_invalid")
+    reject((billed_state != 2) & (billed < 0), "billed_charge_negative")
+    # 5.
+    reject(dos_state == 2, "date_of_service_invalid")
+    reject(rec_state == 2, "received_date_invalid")
+    reject((rec_state == 0) & (dos_state == 0) & (dos > rec), "dos_after_received")
+    # 6.
+    reject(pos_state == 2, "place_of_service_invalid")
+    # 7.
+    reject(lob == -1, "line_of_business_unknown")
+    # 8.
+    reject(member_state == 2, "member_id_invalid")
+    # 9.
+    reject(billed_state == 3, "billed_charge_fraction_of_cent")
+    shares = {}
+    for name in ("deductible", "copay", "coinsurance", "other_payer_paid"):
+        cents, state = money_cents(_present(table, name), n)
+        reject(state == 2, f"{name}_invalid")
+        reject((state != 1) & (cents < 0), f"{name}_negative")
+        reject(state == 3, f"{name}_fraction_of_cent")
+        shares[name] = np.where(state == 0, np.maximum(cents, 0), 0)
+    # 10.
+    locality, locality_given = _localities(table, n, dos, arrays, contract)
+    reject(locality < 0, "locality_invalid")
+    # 11. (anesthesia minutes) is the kernel's: it knows which lines are anesthesia lines.
+
+    code_ids = [arrays.code_index.get(c, arrays.unknown_code) for c in norm_codes]
+    code = _lookup(hc_idx, code_ids, arrays.unknown_code, np.int32)
+    unlisted = _lookup(hc_idx, [len(c) == 5 and c.isdigit() and c.endswith("99") for c in norm_codes],
+                       False, bool)
+    modifiers = np.stack([_modifier_ids(_present(table, c), n) for c in MODIFIER_COLUMNS], axis=1)
+    np.bitwise_or(flags, np.where((modifiers == MOD_INVALID).any(axis=1), F["modifier_invalid"], 0)
+                  .astype(np.uint32), out=flags)
+
+    facility_table = np.zeros(100, bool)
+    facility_table[list(FACILITY_POS)] = True
+    return EncodedLines(
+        n=n, reason=reason, flags=flags, lob=np.where(lob < 0, 0, lob).astype(np.int8),
+        dos=np.where(dos_state == 0, dos, 0).astype(np.int32), code=code, unlisted=unlisted,
+        modifiers=np.ascontiguousarray(modifiers), units=units,
+        billed=billed, billed_ok=billed_state == 0,
+        deductible=shares["deductible"], copay=shares["copay"], coinsurance=shares["coinsurance"],
+        qmb=_bools(_present(table, "qmb"), n), facility=facility_table[pos],
+        locality=locality, locality_given=locality_given, ndc_ok=_ndc_ok(_present(table, "ndc"), n), member_id=member_id,
+    )
+
+
+def days_of(d: dt.date) -> int:
+    """Days since 1970-01-01, the kernel's date unit."""
+    return (d - EPOCH).days

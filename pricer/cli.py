@@ -1,0 +1,147 @@
+"""The `pricer` command line: reprice, synth, schedules.
+
+Exit codes: 0 done; 2 input refused (claims, contract or schedule file), reason on stderr;
+1 anything else.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+
+SAMPLE = Path(__file__).parent / "sample" / "claims_sample.csv"
+
+
+def _load(args):
+    from pricer.contract import Contract, default_contract
+    from pricer.schedules import load_schedules
+    schedules = load_schedules(args.schedules) if getattr(args, "schedules", None) else load_schedules()
+    contract = Contract.from_toml(args.contract) if getattr(args, "contract", None) else default_contract()
+    return contract, schedules
+
+
+def write_frame(frame: pl.DataFrame, path: Path) -> None:
+    """Parquet by default; CSV when the name ends in .csv (flags joined with ';')."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        frame = frame.with_columns(
+            [pl.col(c).list.join(";") for c, t in frame.schema.items() if isinstance(t, pl.List)])
+        frame.write_csv(path)
+    else:
+        frame.write_parquet(path)
+
+
+def _print_summary(summary: pl.DataFrame, out=sys.stdout) -> None:
+    with pl.Config(tbl_rows=100, tbl_cols=20, tbl_hide_dataframe_shape=True,
+                   tbl_formatting="ASCII_MARKDOWN", fmt_str_lengths=40, tbl_width_chars=200):
+        print(summary, file=out)
+
+
+def cmd_reprice(args) -> int:
+    from pricer.engine import price
+    contract, schedules = _load(args)
+    source = Path(args.input) if args.input else SAMPLE
+    t0 = time.perf_counter()
+    result = price(source, contract=contract, schedules=schedules)
+    seconds = time.perf_counter() - t0
+    lines = result.lines
+    if args.output:
+        write_frame(lines, Path(args.output))
+    if args.adjustments:
+        write_frame(result.adjustments, Path(args.adjustments))
+    status = lines["line_status"].cast(pl.String).value_counts().sort("line_status")
+    counts = ", ".join(f"{r[0]} {r[1]}" for r in status.iter_rows())
+    print(f"priced {lines.height} lines from {source} in {seconds:.2f} s ({counts})"
+          f"{' -> ' + args.output if args.output else ''}")
+    _print_summary(result.summary())
+    return 0
+
+
+def cmd_synth(args) -> int:
+    from pricer.synth import synth_claims
+    frame = synth_claims(args.lines, seed=args.seed, invalid_share=args.invalid_share)
+    write_frame(frame, Path(args.output))
+    print(f"wrote {frame.height} synthetic claim lines to {args.output}")
+    return 0
+
+
+def cmd_schedules(args) -> int:
+    from pricer import schedules as sch
+    root = args.schedules
+    if args.action == "list":
+        with pl.Config(tbl_rows=200, tbl_cols=20, tbl_hide_dataframe_shape=True,
+                       tbl_formatting="ASCII_MARKDOWN", fmt_str_lengths=30, tbl_width_chars=200):
+            print(sch.list_schedules(root).drop("sha256", strict=False))
+        return 0
+    if args.action == "validate":
+        problems = sch.validate_schedules(root)
+        for p in problems:
+            print(p, file=sys.stderr)
+        if problems:
+            return 2
+        print("all schedule files match the manifest and parse")
+        return 0
+    if args.action == "add":
+        if not args.file or not args.kind or not args.effective_from:
+            print("pricer schedules add needs FILE --kind KIND --effective-from DATE", file=sys.stderr)
+            return 2
+        v = sch.add_schedule(
+            args.file, args.kind, dt.date.fromisoformat(args.effective_from), release=args.release,
+            root=root, effective_to=dt.date.fromisoformat(args.effective_to) if args.effective_to else None)
+        print(f"added {v.kind} {v.release} effective {v.effective_from} from {v.path}")
+        return 0
+    return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pricer", description="Professional claim-line repricing on CMS schedules.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("reprice", help="price claim lines (no INPUT: the bundled sample)")
+    r.add_argument("input", nargs="?", help="claims file: Parquet or CSV")
+    r.add_argument("-o", "--output", help="priced lines: .parquet (default) or .csv")
+    r.add_argument("--contract", help="contract TOML (default: the illustrative contract)")
+    r.add_argument("--adjustments", help="write the 835-style adjustments here")
+    r.add_argument("--schedules", help="folder with manifest.toml (default: bundled CMS tables)")
+    r.set_defaults(func=cmd_reprice)
+
+    s = sub.add_parser("synth", help="write synthetic claim lines")
+    s.add_argument("--lines", type=int, required=True)
+    s.add_argument("-o", "--output", required=True)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--invalid-share", type=float, default=0.0)
+    s.set_defaults(func=cmd_synth)
+
+    c = sub.add_parser("schedules", help="list, validate or add CMS reference tables")
+    c.add_argument("action", choices=["list", "validate", "add"])
+    c.add_argument("file", nargs="?")
+    c.add_argument("--kind", choices=["rvu", "gpci", "anes_cf", "anes_base", "asp", "locco", "oppscap"])
+    c.add_argument("--effective-from")
+    c.add_argument("--effective-to")
+    c.add_argument("--release")
+    c.add_argument("--schedules", help="folder with manifest.toml (default: bundled)")
+    c.set_defaults(func=cmd_schedules)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pricer.claims import InputError
+    from pricer.contract import ContractError
+    from pricer.cms_files import ScheduleError
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (InputError, ContractError, ScheduleError) as exc:
+        print(f"pricer: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the operator gets one line, not a traceback
+        print(f"pricer: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

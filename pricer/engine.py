@@ -1,0 +1,90 @@
+"""One pricing path for the notebook, the CLI and the batch.
+
+``price`` reads claims, encodes them once against the dense tables, runs the kernel and
+assembles the result. Everything per line happens in the kernel; this layer is glue.
+"""
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from pricer.claims import check_columns, encode_claims, read_claims
+from pricer.pricing_nb import allocate_out, price_lines_nb
+from pricer.result import OUTPUT_COLUMNS, PricingResult, adjustments_frame, output_columns
+from pricer.tables import reference_arrays
+
+
+def _defaults(contract, schedules):
+    if schedules is None:
+        from pricer.schedules import load_schedules
+        schedules = load_schedules()
+    if contract is None:
+        from pricer.contract import default_contract
+        contract = default_contract()
+    return contract, schedules
+
+
+def run_kernel(enc, arrays):
+    """Price encoded lines; returns the kernel's output arrays."""
+    out = allocate_out(enc.n)
+    price_lines_nb(enc.reason, enc.flags, enc.lob, enc.dos, enc.code, enc.unlisted,
+                   enc.modifiers, enc.units, enc.billed, enc.billed_ok, enc.deductible,
+                   enc.copay, enc.coinsurance, enc.qmb, enc.facility, enc.locality, enc.ndc_ok,
+                   arrays.kernel, out)
+    return out
+
+
+def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
+                is_text: bool = False) -> PricingResult:
+    """Price a pyarrow table of claim lines (already read)."""
+    check_columns(table, source, is_text)
+    arrays = reference_arrays(schedules, contract)
+    enc = encode_claims(table, arrays, contract)
+    out = run_kernel(enc, arrays)
+    cols = output_columns(out, enc, arrays)
+    inputs = table.drop_columns([c for c in OUTPUT_COLUMNS if c in table.column_names])
+    inputs = inputs.set_column(inputs.column_names.index("member_id"), "member_id", enc.member_id)
+    lines = pl.from_arrow(pa.table({**{c: inputs.column(c) for c in inputs.column_names}, **cols}))
+    adjustments = adjustments_frame(table.column("claim_id"), table.column("line_number"), out)
+    return PricingResult(lines, adjustments, contract=contract, schedules=schedules)
+
+
+def price(claims, contract=None, schedules=None) -> PricingResult:
+    """Price professional claim lines by the rule book.
+
+    Parameters
+    ----------
+    claims : polars.DataFrame, pandas.DataFrame, pyarrow.Table, or path to Parquet/CSV
+        One row per claim line with the columns of rule book §3.
+    contract : Contract, optional
+        Defaults to :func:`pricer.default_contract` (illustrative).
+    schedules : Schedules, optional
+        Defaults to the bundled CMS tables, :func:`pricer.load_schedules`.
+
+    Returns
+    -------
+    PricingResult
+        ``.lines`` (every input row, in order, with the output columns), ``.adjustments``
+        and ``.summary()``.
+
+    Raises
+    ------
+    InputError
+        When a required column is missing or a column has an impossible type (§4).
+
+    Examples
+    --------
+    >>> import polars as pl, datetime as dt, pricer
+    >>> claims = pl.DataFrame({
+    ...     "claim_id": ["C1"], "line_number": [1], "member_id": ["1234"],
+    ...     "line_of_business": ["medicare"], "date_of_service": [dt.date(2025, 3, 1)],
+    ...     "hcpcs": ["99213"], "units": [1], "billed_charge": ["150.00"],
+    ...     "place_of_service": ["11"], "locality": ["02402-02"]})
+    >>> r = pricer.price(claims)
+    >>> r.lines.select("pricing_method", "allowed_amount").row(0)
+    ('rbrvs', Decimal('99.89'))
+    """
+    contract, schedules = _defaults(contract, schedules)
+    table, source, is_text = read_claims(claims)
+    return price_table(table, contract, schedules, source=source, is_text=is_text)
