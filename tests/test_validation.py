@@ -1,0 +1,85 @@
+"""Bad input never vanishes (rule book §4): refused files, rejected lines, balance."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+import pricer
+from conftest import claim_lines
+from pricer.claims import InputError
+
+
+def test_missing_columns_named_together(schedules, contract):
+    frame = claim_lines({"hcpcs": "99213"}).drop("units", "billed_charge")
+    with pytest.raises(InputError) as err:
+        pricer.price(frame, contract, schedules)
+    assert "'units'" in str(err.value) and "'billed_charge'" in str(err.value)
+
+
+def test_wrong_type_refused(schedules, contract):
+    frame = claim_lines({"hcpcs": "99213"}).with_columns(pl.lit(True).alias("date_of_service"))
+    with pytest.raises(InputError, match="date_of_service"):
+        pricer.price(frame, contract, schedules)
+
+
+CSV = """claim_id,line_number,member_id,line_of_business,date_of_service,hcpcs,units,billed_charge,place_of_service,received_date,locality,modifier_1
+A,1,123,commercial,2025-03-01,99213,1,150.00,11,2025-03-10,02402-02,
+A,2,123,commercial,2025-03-01,99213,1.5,150.00,11,2025-03-10,02402-02,
+A,3,123,commercial,03/15/2025,99213,1,150.00,11,2025-03-10,02402-02,
+A,4,123,commercial,2025-03-01,9921,1,150.00,11,2025-03-10,02402-02,
+A,5,123,commercial,2025-03-01,99213,0,150.00,11,2025-03-10,02402-02,
+A,6,123,commercial,2025-03-01,99213,1,-5.00,11,2025-03-10,02402-02,
+A,7,123,commercial,2025-03-20,99213,1,150.00,11,2025-03-10,02402-02,
+A,8,123,commercial,2025-03-01,99213,1,150.00,00,2025-03-10,02402-02,
+A,9,123,dental,2025-03-01,99213,1,150.00,11,2025-03-10,02402-02,
+A,10,ABC123,commercial,2025-03-01,99213,1,150.00,11,2025-03-10,02402-02,
+A,11,123,commercial,2025-03-01,99213,1,150.005,11,2025-03-10,02402-02,
+A,12,123,commercial,2025-03-01,99213,1,150.00,11,2025-03-10,99999-99,
+A,13,123,commercial,2025-03-01,00840,2000,150.00,21,2025-03-10,02402-02,AA
+A,14,123,commercial,2025-03-01,,1,150.00,11,2025-03-10,02402-02,
+A,15,123,Commercial,2025-03-01, 99213 ,2.0,150.00,2,2025-03-10,02402-02,
+A,16,123456789,commercial,2025-03-01,99213,1,150.00,11,2025-03-10,02402-02,
+"""
+
+EXPECTED = [None, "units_not_whole", "date_of_service_invalid", "hcpcs_invalid", "units_below_one",
+            "billed_charge_negative", "dos_after_received", "place_of_service_invalid",
+            "line_of_business_unknown", "member_id_invalid", "billed_charge_fraction_of_cent",
+            "locality_invalid", "anesthesia_minutes_implausible", "hcpcs_missing", None,
+            "member_id_invalid"]
+
+
+def test_csv_bad_values_reject_only_their_line(tmp_path, schedules, contract):
+    path = tmp_path / "claims.csv"
+    path.write_text(CSV)
+    result = pricer.price(path, contract, schedules)
+    lines = result.lines
+    assert lines.height == len(EXPECTED)  # rows out = rows in, in order
+    assert lines["line_number"].to_list() == [str(i) for i in range(1, 17)]
+    assert lines["reason"].cast(str).to_list() == EXPECTED
+    status = lines["line_status"].cast(str).to_list()
+    assert [s == "rejected" for s in status] == [e is not None for e in EXPECTED]
+    # normalised values price like clean ones: ' 99213 ', units 2.0, POS 2 (telehealth, facility)
+    assert lines["pricing_method"][14] == "rbrvs"
+    assert lines["member_id"][0] == "00000123"
+    # rejected: allowed 0, CO-16 for the billed charge
+    rej = result.adjustments.filter(pl.col("step") == "rejection")
+    assert set(rej["carc"].to_list()) == {16}
+    assert (lines.filter(pl.col("line_status") == "rejected")["allowed_amount"] == 0).all()
+
+
+def test_every_line_balances(schedules, contract):
+    from pricer.synth import synth_claims
+    claims = synth_claims(5_000, seed=7, invalid_share=0.05)
+    result = pricer.price(claims, contract, schedules)
+    lines = result.lines.with_row_index("line_index")
+    adj = result.adjustments.group_by("line_index").agg(pl.col("amount").sum().alias("adj"))
+    joined = lines.join(adj, on="line_index", how="left").with_columns(pl.col("adj").fill_null(0))
+    assert joined.height == claims.height
+    valid_billed = joined.filter(pl.col("billed_charge").is_not_null())
+    bad = valid_billed.filter(pl.col("billed_charge") != pl.col("paid_amount") + pl.col("adj"))
+    assert bad.height == 0
+    assert (lines["paid_amount"] >= 0).all()
+    assert (lines["member_liability"] <= lines["allowed_amount"]).all()
