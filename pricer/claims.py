@@ -368,7 +368,6 @@ class EncodedLines:
     locality: np.ndarray      # int32 index in ReferenceArrays.localities, -1 unresolved
     ndc_ok: np.ndarray        # bool
     member_id: pa.Array       # normalised member IDs (as given where invalid)
-    locality_given: tuple     # (index per line or -1, distinct values) of the input `locality`
 
 
 def _normalise_code(v: str | None) -> str:
@@ -413,7 +412,7 @@ def _member_ids(col: pa.ChunkedArray, n: int) -> tuple[pa.Array, np.ndarray]:
     blank = st.is_null() | (st == "")
     ok = st.str.contains(r"^\d{1,8}$").fill_null(False)
     state = np.select([blank.to_numpy(), ~ok.to_numpy()], [1, 2], 0)
-    norm = pl.select(pl.when(ok).then(st.str.zfill(8)).otherwise(t)).to_series()
+    norm = pl.select(pl.when(ok).then(st.str.zfill(8)).when(~blank).then(t)).to_series()
     return norm.to_arrow(), state.astype(np.uint8)
 
 
@@ -441,16 +440,12 @@ def _ndc_ok(col: pa.ChunkedArray | None, n: int) -> np.ndarray:
     return _lookup(idx, ok, False, bool)
 
 
-def _localities(table: pa.Table, n: int, dos: np.ndarray, arrays, contract):
-    """Locality index per line (§2): -1 where a given location cannot be resolved.
-
-    Also returns the input `locality` column dictionary-encoded, (-1 where blank), for output.
-    """
+def _localities(table: pa.Table, n: int, dos: np.ndarray, arrays, contract) -> np.ndarray:
+    """Locality index per line (§2): -1 where a given location cannot be resolved."""
     loc_index = arrays.locality_index
     result = np.full(n, loc_index[contract.default_locality], np.int32) \
         if contract.default_locality in loc_index else np.full(n, -1, np.int32)
     decided = np.zeros(n, bool)
-    given = (np.full(n, -1, np.int32), [])
 
     col = _present(table, "locality")
     if col is not None:
@@ -463,7 +458,6 @@ def _localities(table: pa.Table, n: int, dos: np.ndarray, arrays, contract):
         is_given = li != -3
         result[is_given] = li[is_given]
         decided |= is_given
-        given = (np.where(is_given, idx, -1).astype(np.int32), values)
 
     locco_v = arrays.locco_vintage_of(dos)
     st, co = _present(table, "service_state"), _present(table, "service_county")
@@ -501,7 +495,7 @@ def _localities(table: pa.Table, n: int, dos: np.ndarray, arrays, contract):
                 loc = arrays.locality_for_zip(zvals[k // 64], k % 64)
                 per.append(loc_index.get(loc, -1) if loc else -1)
             result[use] = np.asarray(per, np.int32)[inv]
-    return result, given
+    return result
 
 
 def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
@@ -571,7 +565,7 @@ def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
         reject(state == 3, f"{name}_fraction_of_cent")
         shares[name] = np.where(state == 0, np.maximum(cents, 0), 0)
     # 10.
-    locality, locality_given = _localities(table, n, dos, arrays, contract)
+    locality = _localities(table, n, dos, arrays, contract)
     reject(locality < 0, "locality_invalid")
     # 11. (anesthesia minutes) is the kernel's: it knows which lines are anesthesia lines.
 
@@ -592,7 +586,7 @@ def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
         billed=billed, billed_ok=billed_state == 0,
         deductible=shares["deductible"], copay=shares["copay"], coinsurance=shares["coinsurance"],
         qmb=_bools(_present(table, "qmb"), n), facility=facility_table[pos],
-        locality=locality, locality_given=locality_given, ndc_ok=_ndc_ok(_present(table, "ndc"), n), member_id=member_id,
+        locality=locality, ndc_ok=_ndc_ok(_present(table, "ndc"), n), member_id=member_id,
     )
 
 

@@ -46,7 +46,7 @@ def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
     inputs = table.drop_columns([c for c in OUTPUT_COLUMNS if c in table.column_names])
     inputs = inputs.set_column(inputs.column_names.index("member_id"), "member_id", enc.member_id)
     lines = pl.from_arrow(pa.table({**{c: inputs.column(c) for c in inputs.column_names}, **cols}))
-    adjustments = adjustments_frame(table.column("claim_id"), table.column("line_number"), out)
+    adjustments = adjustments_frame(table.column("claim_id"), table.column("line_number"), out, enc)
     return PricingResult(lines, adjustments, contract=contract, schedules=schedules)
 
 

@@ -12,13 +12,10 @@ import numpy as np
 from numba import njit, prange
 
 from pricer.vocabulary import (
-    A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, DENIED, F, G_CO, G_PR, LOB_MEDICAID,
-    M_ANESTHESIA, M_BUNDLED, M_CARVE_OUT, M_DENIED, M_DRUG, M_GAP_FILL, M_PCT_CHARGES, M_RBRVS,
-    M_REJECTED, MOD, PRICED, R, REJECTED, S_COINSURANCE, S_COPAY, S_DEDUCTIBLE, S_DENIAL, S_FEE,
-    S_REJECTION,
+    A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, DENIED, F, LOB_MEDICAID, M_ANESTHESIA,
+    M_BUNDLED, M_CARVE_OUT, M_DENIED, M_DRUG, M_GAP_FILL, M_PCT_CHARGES, M_RBRVS, M_REJECTED,
+    MOD, PRICED, R, REJECTED,
 )
-
-N_ADJ = 4  # adjustment slots per line: fee schedule or denial, deductible, copay, coinsurance
 
 # schedule_version kinds
 V_NONE, V_RVU, V_ANES, V_ASP, V_GAPFILL = 0, 1, 2, 3, 4
@@ -26,8 +23,7 @@ V_NONE, V_RVU, V_ANES, V_ASP, V_GAPFILL = 0, 1, 2, 3, 4
 KernelOut = namedtuple("KernelOut", [
     "status", "method", "reason", "flags", "fee", "allowed", "deductible", "copay",
     "coinsurance", "paid", "liability", "total_rvu", "cf", "base_units", "time_units",
-    "drug_coins", "version_kind", "version_idx", "gap_source",
-    "adj_group", "adj_carc", "adj_amount", "adj_step",
+    "drug_coins", "version_kind", "version_idx", "gap_source", "carc",
 ])
 
 
@@ -41,9 +37,7 @@ def allocate_out(n: int) -> KernelOut:
         coinsurance=a(np.int64), paid=a(np.int64), liability=a(np.int64),
         total_rvu=a(np.int64), cf=a(np.int64), base_units=a(np.int64), time_units=a(np.int64),
         drug_coins=a(np.int64), version_kind=a(np.uint8), version_idx=a(np.int16),
-        gap_source=a(np.int32),
-        adj_group=np.zeros((n, N_ADJ), np.uint8), adj_carc=np.zeros((n, N_ADJ), np.int16),
-        adj_amount=np.zeros((n, N_ADJ), np.int64), adj_step=np.zeros((n, N_ADJ), np.uint8),
+        gap_source=a(np.int32), carc=a(np.int16),
     )
 
 
@@ -82,7 +76,7 @@ def _newest_since(dos, froms):
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rbrvs_unit(t, w, pe, mp, g, loc, dos, cf, rounding):
     """(per-unit amount in cents, total RVU in hundredths) per §6."""
     gw = t.gpci_work[g, loc]
@@ -98,361 +92,337 @@ def _rbrvs_unit(t, w, pe, mp, g, loc, dos, cf, rounding):
 
 
 @njit(cache=True)
-def _price_line(i, reason_in, flags_in, lob, dos_a, code, unlisted, mods, units_a, billed_a,
+def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, units_a, billed_a,
                 billed_ok, ded_a, copay_a, coins_a, qmb, facility, loc_a, ndc_ok, t, o):
-    reason = reason_in[i]
-    flags = flags_in[i]
-    L = lob[i]
-    c = code[i]
-    n_sched = t.n_sched_codes
-    sc = c if c < n_sched else n_sched  # schedule arrays know only schedule codes
-    dos = dos_a[i]
-    units = units_a[i]
-    billed = billed_a[i]
-    loc = loc_a[i]
+    # one call prices a block of lines: passing the tables per line would cost more than pricing it
+    for i in range(lo, hi):
+        reason = reason_in[i]
+        flags = flags_in[i]
+        L = lob[i]
+        c = code[i]
+        n_sched = t.n_sched_codes
+        sc = c if c < n_sched else n_sched  # schedule arrays know only schedule codes
+        dos = dos_a[i]
+        units = units_a[i]
+        billed = billed_a[i]
+        loc = loc_a[i]
 
-    status = PRICED
-    method = M_REJECTED
-    carc = 0
-    fee = -1
-    total_rvu = -1
-    cf_used = -1
-    base_t = -1
-    time_t = -1
-    drug_coins = -1
-    vkind = 0
-    vidx = -1
-    gsrc = -1
-
-    base_units = -1
-    if reason == 0:
-        bv = _newest_since(dos, t.base_from)
-        if bv >= 0:
-            base_units = t.base_units[bv, sc]
-        if base_units >= 0 and t.carve_type[L, c] == 0 and units > 1440:
-            reason = _R_ANES_MIN
-            flags |= _F_ANES_MIN
-
-    if reason != 0:
-        status = REJECTED
+        status = PRICED
         method = M_REJECTED
-        carc = 16
-    else:
-        has26 = False
-        hastc = False
-        has53 = False
-        pay_mod = 0
-        ps = 0
-        for j in range(mods.shape[1]):
-            m = mods[i, j]
-            if m == _MOD_26:
-                has26 = True
-            elif m == _MOD_TC:
-                hastc = True
-            elif m == _MOD_53:
-                has53 = True
-            elif pay_mod == 0 and (m == _MOD_AA or m == _MOD_AD or m == _MOD_QK or m == _MOD_QX
-                                   or m == _MOD_QY or m == _MOD_QZ):
-                pay_mod = m
-            elif ps == 0 and _MOD_P1 <= m and m <= _MOD_P6:
-                ps = m - _MOD_P1 + 1
-
-        done = False
-        ct = t.carve_type[L, c]
-        if ct == 1:
-            fee = t.carve_value[L, c] * units
-            method = M_CARVE_OUT
-            done = True
-        elif ct == 2:
-            fee = half_up(billed * t.carve_value[L, c], 10_000)
-            method = M_CARVE_OUT
-            done = True
-
-        # §7 anesthesia
-        if not done and base_units >= 0:
-            av = _vintage(dos, t.anes_from, t.anes_to)
-            acf = t.lob_anes_cf[L]
-            if acf < 0 and av >= 0:
-                acf = t.anes_cf[av, loc]
-            if acf < 0:
-                flags |= _F_NO_SCHED
-            else:
-                done = True
-                if pay_mod == 0:
-                    status = DENIED
-                    method = M_DENIED
-                    carc = 4
-                    reason = _R_ANES_MOD
-                else:
-                    if pay_mod == _MOD_AD:
-                        base_t = 30
-                        time_t = 0
-                    else:
-                        base_t = (base_units + t.ps_units[L, ps]) * 10
-                        if t.no_time[L, c]:
-                            time_t = 0
-                        elif t.neuraxial[L, c]:
-                            extra = units - 60 if units > 60 else 0
-                            time_t = (5 + (extra + 59) // 60) * 10
-                        else:
-                            time_t = half_up(units * t.lob_tuph[L] * 10, 60)
-                    amount = half_up((base_t + time_t) * acf, 1000)
-                    pct = 50 if (pay_mod == _MOD_QK or pay_mod == _MOD_QX or pay_mod == _MOD_QY) else 100
-                    fee = half_up(amount * pct, 100)
-                    method = M_ANESTHESIA
-                    cf_used = acf
-                    if av >= 0:
-                        vkind = V_ANES
-                        vidx = av
-                    if unlisted[i]:
-                        flags |= _F_BY_REPORT
-
-        # §8 Part B drugs
-        if not done:
-            q = _vintage(dos, t.asp_from, t.asp_to)
-            limit = t.asp_limit[q, sc] if q >= 0 else -1
-            if limit >= 0:
-                done = True
-                if t.lob_require_ndc[L] and not ndc_ok[i]:
-                    status = DENIED
-                    method = M_DENIED
-                    carc = 16
-                    reason = _R_NDC
-                    flags |= _F_NDC
-                else:
-                    fee = half_up(limit * units * t.lob_drug_pct[L], 100_000)
-                    method = M_DRUG
-                    drug_coins = t.asp_coins[q, sc]
-                    vkind = V_ASP
-                    vidx = q
-            elif t.asp_any[sc]:
-                flags |= _F_NO_SCHED
-
-        # §5 step 5: by RVU status
-        if not done:
-            gap = False
-            by_report = False
-            v = _vintage(dos, t.rvu_from, t.rvu_to)
-            if v < 0:
-                flags |= _F_NO_SCHED
-                gap = True
-            else:
-                sel = 1 if has26 else (2 if hastc else (3 if has53 else 0))
-                st = t.rvu_status[v, sc, sel]
-                if st == 0:
-                    st = t.rvu_status[v, sc, 0]
-                if st == 0:
-                    for r in range(1, 4):
-                        if t.rvu_status[v, sc, r] != 0:
-                            st = t.rvu_status[v, sc, r]
-                            break
-                action = t.policy_action[L, st]
-                if action == A_BUNDLED:
-                    status = DENIED
-                    method = M_BUNDLED
-                    carc = t.policy_carc[L, st]
-                    reason = _R_STATUS_BUNDLED
-                elif action == A_DENY:
-                    status = DENIED
-                    method = M_DENIED
-                    carc = t.policy_carc[L, st]
-                    reason = _R_STATUS_DENIED
-                elif action == A_GAP_FILL:
-                    gap = True
-                elif action == A_BY_REPORT:
-                    gap = True
-                    by_report = True
-                else:  # rbrvs
-                    row = -1
-                    if has26 and hastc:
-                        reason = _R_26TC
-                    elif has26 or hastc:
-                        row = 1 if has26 else 2
-                        if t.rvu_status[v, sc, row] == 0:
-                            row = -1
-                            reason = _R_PCTC_ROW
-                    elif has53 and t.rvu_status[v, sc, 3] != 0:
-                        row = 3
-                    elif t.rvu_status[v, sc, 0] != 0:
-                        row = 0
-                    else:
-                        reason = _R_PCTC_REQ
-                    if row < 0:
-                        status = DENIED
-                        method = M_DENIED
-                        carc = 4
-                    else:
-                        w = t.rvu_work[v, sc, row]
-                        pe = t.rvu_pe_f[v, sc, row] if facility[i] else t.rvu_pe_nf[v, sc, row]
-                        mp = t.rvu_mp[v, sc, row]
-                        if w + pe + mp <= 0:
-                            gap = True
-                        else:
-                            g = _vintage(dos, t.gpci_from, t.gpci_to)
-                            if g < 0 or t.gpci_work[g, loc] < 0:
-                                flags |= _F_NO_SCHED
-                                gap = True
-                            else:
-                                cf = t.lob_cf[L] if t.lob_cf[L] >= 0 else t.rvu_cf[v]
-                                per_unit, total_rvu = _rbrvs_unit(
-                                    t, w, pe, mp, g, loc, dos, cf, t.lob_rounding[L])
-                                fee = per_unit * units
-                                method = M_RBRVS
-                                cf_used = cf
-                                vkind = V_RVU
-                                vidx = v
-
-            # §5 step 6: gap-fill chain
-            if gap:
-                if unlisted[i] or t.by_report[L, c]:
-                    by_report = True
-                key = L * t.carve_type.shape[1] + c
-                best = -1
-                for r in range(t.gf_offsets[key], t.gf_offsets[key + 1]):
-                    if t.gf_from[r] > dos or dos > t.gf_to[r]:
-                        continue
-                    m = t.gf_mod[r]
-                    if m != 0:
-                        on_line = False
-                        for j in range(mods.shape[1]):
-                            if mods[i, j] == m:
-                                on_line = True
-                        if not on_line:
-                            continue
-                    if best < 0:
-                        best = r
-                    elif (m != 0) and t.gf_mod[best] == 0:
-                        best = r
-                    elif ((m != 0) == (t.gf_mod[best] != 0)) and t.gf_from[r] > t.gf_from[best]:
-                        best = r
-                priced = False
-                if best >= 0:
-                    if t.gf_fee[best] >= 0:
-                        fee = t.gf_fee[best] * units
-                        priced = True
-                    else:
-                        g = _vintage(dos, t.gpci_from, t.gpci_to)
-                        cf = t.lob_cf[L]
-                        if cf < 0 and v >= 0:
-                            cf = t.rvu_cf[v]
-                        if g < 0 or cf < 0 or t.gpci_work[g, loc] < 0:
-                            flags |= _F_NO_SCHED
-                        else:
-                            pe = t.gf_pe_f[best] if facility[i] else t.gf_pe_nf[best]
-                            per_unit, total_rvu = _rbrvs_unit(
-                                t, t.gf_work[best], pe, t.gf_mp[best], g, loc, dos, cf,
-                                t.lob_rounding[L])
-                            fee = per_unit * units
-                            cf_used = cf
-                            priced = True
-                    if priced:
-                        method = M_GAP_FILL
-                        gsrc = t.gf_source[best]
-                        vkind = V_GAPFILL
-                if not priced:
-                    total_rvu = -1
-                    cf_used = -1
-                    fee = half_up(billed * t.lob_pct_charges[L], 10_000)
-                    method = M_PCT_CHARGES
-                    flags |= _F_PREPAY
-            if by_report:
-                flags |= _F_BY_REPORT
-
-    # §12 lower of charges, cost share, balancing adjustments
-    for k in range(o.adj_group.shape[1]):
-        o.adj_group[i, k] = 0
-    if status != PRICED:
-        o.adj_group[i, 0] = G_CO
-        o.adj_carc[i, 0] = carc
-        o.adj_amount[i, 0] = billed if billed_ok[i] else 0
-        o.adj_step[i, 0] = S_REJECTION if status == REJECTED else S_DENIAL
+        carc = 0
         fee = -1
         total_rvu = -1
         cf_used = -1
         base_t = -1
         time_t = -1
         drug_coins = -1
-        allowed = 0
-        d = 0
-        cp = 0
-        co = 0
-        paid = 0
-        liability = 0
-        if status == REJECTED:
-            vkind = 0
-            gsrc = -1
-    else:
-        allowed = fee if fee < billed else billed
-        remaining = allowed
-        d = ded_a[i] if ded_a[i] < remaining else remaining
-        remaining -= d
-        cp = 0
-        if L == LOB_MEDICAID:
-            if copay_a[i] > 0:
-                flags |= _F_MEDICAID_COPAY
-        else:
-            cp = copay_a[i] if copay_a[i] < remaining else remaining
-        remaining -= cp
-        co = coins_a[i] if coins_a[i] < remaining else remaining
-        remaining -= co
-        paid = remaining
-        shares = d + cp + co
-        liability = shares
-        if qmb[i] and shares > 0:
-            liability = 0
-            flags |= _F_QMB
-        k = 0
-        if billed > allowed:
-            o.adj_group[i, k] = G_CO
-            o.adj_carc[i, k] = 45
-            o.adj_amount[i, k] = billed - allowed
-            o.adj_step[i, k] = S_FEE
-            k += 1
-        if d > 0:
-            o.adj_group[i, k] = G_PR
-            o.adj_carc[i, k] = 1
-            o.adj_amount[i, k] = d
-            o.adj_step[i, k] = S_DEDUCTIBLE
-            k += 1
-        if cp > 0:
-            o.adj_group[i, k] = G_PR
-            o.adj_carc[i, k] = 3
-            o.adj_amount[i, k] = cp
-            o.adj_step[i, k] = S_COPAY
-            k += 1
-        if co > 0:
-            o.adj_group[i, k] = G_PR
-            o.adj_carc[i, k] = 2
-            o.adj_amount[i, k] = co
-            o.adj_step[i, k] = S_COINSURANCE
-            k += 1
+        vkind = 0
+        vidx = -1
+        gsrc = -1
 
-    o.status[i] = status
-    o.method[i] = method
-    o.reason[i] = reason
-    o.flags[i] = flags
-    o.fee[i] = fee
-    o.allowed[i] = allowed
-    o.deductible[i] = d
-    o.copay[i] = cp
-    o.coinsurance[i] = co
-    o.paid[i] = paid
-    o.liability[i] = liability
-    o.total_rvu[i] = total_rvu
-    o.cf[i] = cf_used
-    o.base_units[i] = base_t
-    o.time_units[i] = time_t
-    o.drug_coins[i] = drug_coins
-    o.version_kind[i] = vkind
-    o.version_idx[i] = vidx
-    o.gap_source[i] = gsrc
+        base_units = -1
+        if reason == 0:
+            bv = _newest_since(dos, t.base_from)
+            if bv >= 0:
+                base_units = t.base_units[bv, sc]
+            if base_units >= 0 and t.carve_type[L, c] == 0 and units > 1440:
+                reason = _R_ANES_MIN
+                flags |= _F_ANES_MIN
+
+        if reason != 0:
+            status = REJECTED
+            method = M_REJECTED
+            carc = 16
+        else:
+            has26 = False
+            hastc = False
+            has53 = False
+            pay_mod = 0
+            ps = 0
+            for j in range(mods.shape[1]):
+                m = mods[i, j]
+                if m == _MOD_26:
+                    has26 = True
+                elif m == _MOD_TC:
+                    hastc = True
+                elif m == _MOD_53:
+                    has53 = True
+                elif pay_mod == 0 and (m == _MOD_AA or m == _MOD_AD or m == _MOD_QK or m == _MOD_QX
+                                       or m == _MOD_QY or m == _MOD_QZ):
+                    pay_mod = m
+                elif ps == 0 and _MOD_P1 <= m and m <= _MOD_P6:
+                    ps = m - _MOD_P1 + 1
+
+            done = False
+            ct = t.carve_type[L, c]
+            if ct == 1:
+                fee = t.carve_value[L, c] * units
+                method = M_CARVE_OUT
+                done = True
+            elif ct == 2:
+                fee = half_up(billed * t.carve_value[L, c], 10_000)
+                method = M_CARVE_OUT
+                done = True
+
+            # §7 anesthesia
+            if not done and base_units >= 0:
+                av = _vintage(dos, t.anes_from, t.anes_to)
+                acf = t.lob_anes_cf[L]
+                if acf < 0 and av >= 0:
+                    acf = t.anes_cf[av, loc]
+                if acf < 0:
+                    flags |= _F_NO_SCHED
+                else:
+                    done = True
+                    if unlisted[i]:  # 01999: unlisted, base 0, priced by report
+                        flags |= _F_BY_REPORT
+                    if pay_mod == 0:
+                        status = DENIED
+                        method = M_DENIED
+                        carc = 4
+                        reason = _R_ANES_MOD
+                    else:
+                        if pay_mod == _MOD_AD:
+                            base_t = 30
+                            time_t = 0
+                        else:
+                            base_t = (base_units + t.ps_units[L, ps]) * 10
+                            if t.no_time[L, c]:
+                                time_t = 0
+                            elif t.neuraxial[L, c]:
+                                extra = units - 60 if units > 60 else 0
+                                time_t = (5 + (extra + 59) // 60) * 10
+                            else:
+                                time_t = half_up(units * t.lob_tuph[L] * 10, 60)
+                        amount = half_up((base_t + time_t) * acf, 1000)
+                        pct = 50 if (pay_mod == _MOD_QK or pay_mod == _MOD_QX or pay_mod == _MOD_QY) else 100
+                        fee = half_up(amount * pct, 100)
+                        method = M_ANESTHESIA
+                        cf_used = acf
+                        if av >= 0:
+                            vkind = V_ANES
+                            vidx = av
+
+            # §8 Part B drugs
+            if not done:
+                q = _vintage(dos, t.asp_from, t.asp_to)
+                limit = t.asp_limit[q, sc] if q >= 0 else -1
+                if limit >= 0:
+                    done = True
+                    if t.lob_require_ndc[L] and not ndc_ok[i]:
+                        status = DENIED
+                        method = M_DENIED
+                        carc = 16
+                        reason = _R_NDC
+                        flags |= _F_NDC
+                    else:
+                        fee = half_up(limit * units * t.lob_drug_pct[L], 100_000)
+                        method = M_DRUG
+                        drug_coins = t.asp_coins[q, sc]
+                        vkind = V_ASP
+                        vidx = q
+                elif t.asp_any[sc]:
+                    flags |= _F_NO_SCHED
+
+            # §5 step 5: by RVU status
+            if not done:
+                gap = False
+                by_report = False
+                v = _vintage(dos, t.rvu_from, t.rvu_to)
+                if v < 0:
+                    flags |= _F_NO_SCHED
+                    gap = True
+                else:
+                    sel = 1 if has26 else (2 if hastc else (3 if has53 else 0))
+                    st = t.rvu_status[v, sc, sel]
+                    if st == 0:
+                        st = t.rvu_status[v, sc, 0]
+                    if st == 0:
+                        for r in range(1, 4):
+                            if t.rvu_status[v, sc, r] != 0:
+                                st = t.rvu_status[v, sc, r]
+                                break
+                    action = t.policy_action[L, st]
+                    if action == A_BUNDLED:
+                        status = DENIED
+                        method = M_BUNDLED
+                        carc = t.policy_carc[L, st]
+                        reason = _R_STATUS_BUNDLED
+                    elif action == A_DENY:
+                        status = DENIED
+                        method = M_DENIED
+                        carc = t.policy_carc[L, st]
+                        reason = _R_STATUS_DENIED
+                    elif action == A_GAP_FILL:
+                        gap = True
+                    elif action == A_BY_REPORT:
+                        gap = True
+                        by_report = True
+                    else:  # rbrvs
+                        row = -1
+                        if has26 and hastc:
+                            reason = _R_26TC
+                        elif has26 or hastc:
+                            row = 1 if has26 else 2
+                            if t.rvu_status[v, sc, row] == 0:
+                                row = -1
+                                reason = _R_PCTC_ROW
+                        elif has53 and t.rvu_status[v, sc, 3] != 0:
+                            row = 3
+                        elif t.rvu_status[v, sc, 0] != 0:
+                            row = 0
+                        else:
+                            reason = _R_PCTC_REQ
+                        if row < 0:
+                            status = DENIED
+                            method = M_DENIED
+                            carc = 4
+                        else:
+                            w = t.rvu_work[v, sc, row]
+                            pe = t.rvu_pe_f[v, sc, row] if facility[i] else t.rvu_pe_nf[v, sc, row]
+                            mp = t.rvu_mp[v, sc, row]
+                            if w + pe + mp <= 0:
+                                gap = True
+                            else:
+                                g = _vintage(dos, t.gpci_from, t.gpci_to)
+                                if g < 0 or t.gpci_work[g, loc] < 0:
+                                    flags |= _F_NO_SCHED
+                                    gap = True
+                                else:
+                                    cf = t.lob_cf[L] if t.lob_cf[L] >= 0 else t.rvu_cf[v]
+                                    per_unit, total_rvu = _rbrvs_unit(
+                                        t, w, pe, mp, g, loc, dos, cf, t.lob_rounding[L])
+                                    fee = per_unit * units
+                                    method = M_RBRVS
+                                    cf_used = cf
+                                    vkind = V_RVU
+                                    vidx = v
+
+                # §5 step 6: gap-fill chain
+                if gap:
+                    if unlisted[i] or t.by_report[L, c]:
+                        by_report = True
+                    key = L * t.carve_type.shape[1] + c
+                    best = -1
+                    for r in range(t.gf_offsets[key], t.gf_offsets[key + 1]):
+                        if t.gf_from[r] > dos or dos > t.gf_to[r]:
+                            continue
+                        m = t.gf_mod[r]
+                        if m != 0:
+                            on_line = False
+                            for j in range(mods.shape[1]):
+                                if mods[i, j] == m:
+                                    on_line = True
+                            if not on_line:
+                                continue
+                        if best < 0:
+                            best = r
+                        elif (m != 0) and t.gf_mod[best] == 0:
+                            best = r
+                        elif ((m != 0) == (t.gf_mod[best] != 0)) and t.gf_from[r] > t.gf_from[best]:
+                            best = r
+                    priced = False
+                    if best >= 0:
+                        if t.gf_fee[best] >= 0:
+                            fee = t.gf_fee[best] * units
+                            priced = True
+                        else:
+                            g = _vintage(dos, t.gpci_from, t.gpci_to)
+                            cf = t.lob_cf[L]
+                            if cf < 0 and v >= 0:
+                                cf = t.rvu_cf[v]
+                            if g < 0 or cf < 0 or t.gpci_work[g, loc] < 0:
+                                flags |= _F_NO_SCHED
+                            else:
+                                pe = t.gf_pe_f[best] if facility[i] else t.gf_pe_nf[best]
+                                per_unit, total_rvu = _rbrvs_unit(
+                                    t, t.gf_work[best], pe, t.gf_mp[best], g, loc, dos, cf,
+                                    t.lob_rounding[L])
+                                fee = per_unit * units
+                                cf_used = cf
+                                priced = True
+                        if priced:
+                            method = M_GAP_FILL
+                            gsrc = t.gf_source[best]
+                            vkind = V_GAPFILL
+                    if not priced:
+                        total_rvu = -1
+                        cf_used = -1
+                        fee = half_up(billed * t.lob_pct_charges[L], 10_000)
+                        method = M_PCT_CHARGES
+                        flags |= _F_PREPAY
+                if by_report:
+                    flags |= _F_BY_REPORT
+
+        # §12 lower of charges and cost share; the adjustments follow from these amounts and `carc`
+        if status != PRICED:
+            fee = -1
+            total_rvu = -1
+            cf_used = -1
+            base_t = -1
+            time_t = -1
+            drug_coins = -1
+            allowed = 0
+            d = 0
+            cp = 0
+            co = 0
+            paid = 0
+            liability = 0
+            if status == REJECTED:
+                vkind = 0
+                gsrc = -1
+        else:
+            allowed = fee if fee < billed else billed
+            remaining = allowed
+            d = ded_a[i] if ded_a[i] < remaining else remaining
+            remaining -= d
+            cp = 0
+            if L == LOB_MEDICAID:
+                if copay_a[i] > 0:
+                    flags |= _F_MEDICAID_COPAY
+            else:
+                cp = copay_a[i] if copay_a[i] < remaining else remaining
+            remaining -= cp
+            co = coins_a[i] if coins_a[i] < remaining else remaining
+            remaining -= co
+            paid = remaining
+            shares = d + cp + co
+            liability = shares
+            if qmb[i] and shares > 0:
+                liability = 0
+                flags |= _F_QMB
+
+        o.status[i] = status
+        o.method[i] = method
+        o.reason[i] = reason
+        o.flags[i] = flags
+        o.fee[i] = fee
+        o.allowed[i] = allowed
+        o.deductible[i] = d
+        o.copay[i] = cp
+        o.coinsurance[i] = co
+        o.paid[i] = paid
+        o.liability[i] = liability
+        o.total_rvu[i] = total_rvu
+        o.cf[i] = cf_used
+        o.base_units[i] = base_t
+        o.time_units[i] = time_t
+        o.drug_coins[i] = drug_coins
+        o.version_kind[i] = vkind
+        o.version_idx[i] = vidx
+        o.gap_source[i] = gsrc
+        o.carc[i] = carc
 
 
 @njit(cache=True, parallel=True)
 def price_lines_nb(reason_in, flags_in, lob, dos, code, unlisted, mods, units, billed, billed_ok,
                    deductible, copay, coinsurance, qmb, facility, locality, ndc_ok, t, o):
     """Price every line independently (rule book §5-§10, §12) into the arrays of ``o``."""
-    for i in prange(reason_in.shape[0]):
-        _price_line(i, reason_in, flags_in, lob, dos, code, unlisted, mods, units, billed,
-                    billed_ok, deductible, copay, coinsurance, qmb, facility, locality, ndc_ok,
-                    t, o)
+    n = reason_in.shape[0]
+    block = 16_384
+    for b in prange((n + block - 1) // block):
+        lo = b * block
+        hi = min(n, lo + block)
+        _price_range(lo, hi, reason_in, flags_in, lob, dos, code, unlisted, mods, units, billed,
+                     billed_ok, deductible, copay, coinsurance, qmb, facility, locality, ndc_ok,
+                     t, o)

@@ -124,16 +124,46 @@ def summarize(lines: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def adjustments_frame(claim_id: pa.ChunkedArray, line_number: pa.ChunkedArray, out) -> pl.DataFrame:
-    """One row per non-empty adjustment slot, in line order."""
-    rows, slots = np.nonzero(out.adj_group)
+def adjustment_slots(out, enc) -> tuple[np.ndarray, ...]:
+    """The 835 adjustments of every line, derived from its amounts (§12).
+
+    Slot 0 is the fee-schedule reduction (CO-45) of a priced line, or the denial/rejection row
+    (always present, for the whole billed charge); slots 1-3 are deductible (PR-1), copay
+    (PR-3) and coinsurance (PR-2). Returns (group, carc, amount, step), each ``[n, 4]``;
+    group 0 marks an empty slot.
+    """
+    from pricer.vocabulary import (G_CO, G_PR, PRICED, REJECTED, S_COINSURANCE, S_COPAY,
+                                   S_DEDUCTIBLE, S_DENIAL, S_FEE, S_REJECTION)
+    n = len(out.status)
+    priced = out.status == PRICED
+    billed = np.where(enc.billed_ok, enc.billed, 0)
+    reduction = np.where(priced, billed - out.allowed, 0)
+    amount = np.stack([np.where(priced, reduction, billed), out.deductible, out.copay,
+                       out.coinsurance], axis=1)
+    present = np.stack([~priced | (reduction > 0), out.deductible > 0, out.copay > 0,
+                        out.coinsurance > 0], axis=1)
+    group = np.where(present, np.array([G_CO, G_PR, G_PR, G_PR], np.uint8), 0).astype(np.uint8)
+    carc = np.empty((n, 4), np.int16)
+    carc[:, 0] = np.where(priced, 45, out.carc)
+    carc[:, 1:] = np.array([1, 3, 2], np.int16)
+    step = np.empty((n, 4), np.uint8)
+    step[:, 0] = np.where(priced, S_FEE, np.where(out.status == REJECTED, S_REJECTION, S_DENIAL))
+    step[:, 1:] = np.array([S_DEDUCTIBLE, S_COPAY, S_COINSURANCE], np.uint8)
+    return group, carc, amount, step
+
+
+def adjustments_frame(claim_id: pa.ChunkedArray, line_number: pa.ChunkedArray, out, enc) -> pl.DataFrame:
+    """One row per adjustment, in line order (slots within a line in §12 order)."""
+    group, carc, amount, step = adjustment_slots(out, enc)
+    rows, slots = np.nonzero(group)
+    take = pa.array(rows)
     table = pa.table({
-        "claim_id": claim_id.take(pa.array(rows)),
-        "line_number": line_number.take(pa.array(rows)),
-        "group_code": names_array(out.adj_group[rows, slots], GROUPS),
-        "carc": pa.array(out.adj_carc[rows, slots].astype(np.int32)),
-        "amount": decimal_array(out.adj_amount[rows, slots], 2),
-        "step": names_array(out.adj_step[rows, slots], STEPS),
+        "claim_id": claim_id.take(take),
+        "line_number": line_number.take(take),
+        "group_code": names_array(group[rows, slots], GROUPS),
+        "carc": pa.array(carc[rows, slots].astype(np.int32)),
+        "amount": decimal_array(amount[rows, slots], 2),
+        "step": names_array(step[rows, slots], STEPS),
         "line_index": pa.array(rows.astype(np.int64)),
     })
     return pl.from_arrow(table)
@@ -142,6 +172,7 @@ def adjustments_frame(claim_id: pa.ChunkedArray, line_number: pa.ChunkedArray, o
 def output_columns(out, enc, arrays) -> dict[str, pa.Array]:
     """The output columns of interfaces.md from the kernel's arrays."""
     from pricer.pricing_nb import V_ANES, V_ASP, V_GAPFILL, V_RVU
+    from pricer.vocabulary import REJECTED
 
     n = len(out.status)
     sched = arrays.sched
@@ -155,13 +186,9 @@ def output_columns(out, enc, arrays) -> dict[str, pa.Array]:
                      offset[out.version_kind] + out.version_idx)
     vvalid = out.version_kind != 0
 
-    # the locality used; where a given one could not be resolved, the text as given, so the
-    # analyst sees the bad value next to reason `locality_invalid`
-    loc_names = list(sched.localities)
-    resolved = enc.locality >= 0
-    raw_idx, raw_values = enc.locality_given
-    shown = np.where(resolved, enc.locality, np.where(raw_idx >= 0, len(loc_names) + raw_idx, -1))
-    loc_col = names_array(np.maximum(shown, 0), loc_names + [str(v) for v in raw_values], shown >= 0)
+    # the locality the line was priced in; rejected lines were priced nowhere
+    shown = (enc.locality >= 0) & (out.status != REJECTED)
+    loc_col = names_array(np.where(shown, enc.locality, 0), sched.localities, shown)
 
     gsources = arrays.gap_fill_sources or [""]
     return {

@@ -1,0 +1,1069 @@
+"""A slow, obviously-correct ``decimal.Decimal`` reference pricer (rule book §1-§10, §12).
+
+The engine proper prices in scaled 64-bit integers; this module prices the same lines one at a
+time in plain Python with exact decimals, so that the two, written apart from each other, can
+be compared to the cent on every line. It is written from the rule book
+(``shared/spec/pricing-rules.md``), the interface page (``shared/spec/interfaces.md``) and the
+decisions page (``docs/decisions.md``) only: it does not import or read the engine's modules
+(``pricer.engine``, ``pricer.claims``, ``pricer.tables``, ``pricer.pricing_nb``). It uses the
+shared reference tables (``pricer.schedules``), the contract (``pricer.contract``) and the
+money helpers (``pricer.money``). §11 (payment policies and claim edits) is not implemented:
+the policy factor F of §6 is 1 on every line.
+
+    lines, adjustments = reference_price(claims, contract=None, schedules=None)
+
+``lines`` has one dict per input row, in input order; ``adjustments`` one dict per X12 835
+adjustment row (claim_id, line_number, group_code, carc, amount, step).
+
+Choices the rule book and the decisions page leave open are marked "OPEN:" below.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from decimal import Decimal, InvalidOperation, localcontext
+
+import polars as pl
+
+from pricer.money import (
+    ASP_SCALE,
+    CENTS,
+    CF_SCALE,
+    GPCI_SCALE,
+    RVU_SCALE,
+    from_scaled,
+    round_half_up,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary of the rule book
+
+REQUIRED_COLUMNS = (  # §3, in the order the rule book lists them (= order of `_missing` checks)
+    "claim_id", "line_number", "member_id", "line_of_business", "date_of_service", "hcpcs",
+    "units", "billed_charge", "place_of_service",
+)
+LOBS = ("commercial", "medicare", "medicare_cost", "medicaid", "other")
+MEDICARE_LOBS = ("medicare", "medicare_cost")
+MODIFIER_COLUMNS = ("modifier_1", "modifier_2", "modifier_3", "modifier_4")
+# §4 step 9 / decisions "Validation" 9, in this order.
+MONEY_COLUMNS = ("billed_charge", "deductible", "copay", "coinsurance", "other_payer_paid")
+
+# §6: PE RVU of the facility column for these places of service, non-facility for every other.
+FACILITY_POS = frozenset({
+    "02", "19", "21", "22", "23", "24", "26", "31", "34", "41", "42", "51", "52", "53", "56", "61",
+})
+
+# §7: anesthesia payment modifiers -> share of the fee.
+ANESTHESIA_PAYMENT_MODIFIERS = {
+    "AA": Decimal(1), "QZ": Decimal(1), "AD": Decimal(1),
+    "QK": Decimal("0.5"), "QX": Decimal("0.5"), "QY": Decimal("0.5"),
+}
+PHYSICAL_STATUS_MODIFIERS = ("P1", "P2", "P3", "P4", "P5", "P6")
+ANESTHESIA_MAX_MINUTES = 1440
+AD_BASE_UNITS = Decimal(3)
+
+# §2: the rule book's date for the end of the 1.0 work-GPCI floor, used only when a GPCI vintage
+# does not say (Vintage.work_floor_through is None).
+RULE_BOOK_WORK_FLOOR_THROUGH = dt.date(2026, 1, 31)
+
+_HCPCS_RE = re.compile(r"^[0-9A-Z]{5}$")
+_MODIFIER_RE = re.compile(r"^[0-9A-Z]{2}$")
+_MEMBER_ID_RE = re.compile(r"^[0-9]{1,8}$")
+_ISO_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_UNLISTED_CPT_RE = re.compile(r"^[0-9]{3}99$")  # CPT codes ending in 99 (17999, 64999, ...)
+
+ONE_CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+
+def default_status_policy(status: str | None, lob: str) -> str:
+    """The §5 table: policy of an RVU-file status code for a line of business.
+
+    Returns one of ``rbrvs``, ``gap_fill``, ``by_report``, ``bundled:<CARC>``, ``deny:<CARC>``
+    (the vocabulary of the contract's ``status_policy``). ``status`` None = not in the file.
+    """
+    medicare = lob in MEDICARE_LOBS
+    if status in ("A", "R", "T"):
+        return "rbrvs"
+    if status == "N":
+        return "deny:96" if medicare else "rbrvs"
+    if status == "I":
+        return "deny:181" if medicare else "gap_fill"
+    if status == "C":
+        return "by_report"
+    if status in ("B", "P"):
+        return "bundled:97"
+    if status == "M":
+        return "bundled:246"
+    # E, X, not in the file. OPEN: letters the §5 table does not name (J = anesthesia, which
+    # reaches this step only when it could not be priced as anesthesia, D, F, G, H, ...) take
+    # the gap-fill chain like E and X: the table's catch-all row.
+    return "gap_fill"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading one input value (typed or text)
+
+
+class _Bad(Exception):
+    """A value that is given but cannot be read as what the column holds."""
+
+
+def _is_missing(value) -> bool:
+    """Null, blank text, or a float NaN (how pandas writes a null)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip() == ""
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return False
+
+
+def _text(value) -> str | None:
+    """Trimmed text of a value, None when missing. Floats by their shortest repr."""
+    if _is_missing(value):
+        return None
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _number(value) -> Decimal:
+    """The exact Decimal of a given value; raises _Bad when it is not a finite number.
+
+    Floats are read by their shortest repr (12.345 -> Decimal('12.345')), never by their binary
+    value.
+    """
+    if isinstance(value, bool):
+        raise _Bad
+    if isinstance(value, Decimal):
+        d = value
+    elif isinstance(value, int):
+        d = Decimal(value)
+    elif isinstance(value, float):
+        d = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            d = Decimal(value.strip())
+        except InvalidOperation:
+            raise _Bad from None
+    else:
+        raise _Bad
+    if not d.is_finite():
+        raise _Bad
+    return d
+
+
+def _date(value) -> dt.date:
+    """A date from a typed date/datetime or ISO ``YYYY-MM-DD`` text; raises _Bad otherwise.
+
+    OPEN: the decisions page does not list accepted text formats; §4 says ``03/15/2025`` is
+    rejected, so only ISO dates are accepted. A typed datetime counts as its date.
+    """
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if _ISO_DATE_RE.match(text):
+            try:
+                return dt.date.fromisoformat(text)
+            except ValueError:
+                pass
+    raise _Bad
+
+
+def _bool(value) -> bool:
+    """``qmb``: a typed bool, or text/number read as true/false; missing -> False.
+
+    OPEN: the decisions page does not say how a text ``qmb`` reads; true/t/yes/y/1 are true,
+    anything else false.
+    """
+    if _is_missing(value):
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float, Decimal)):
+        return value == 1
+    return str(value).strip().lower() in ("true", "t", "yes", "y", "1")
+
+
+def _is_whole_cents(d: Decimal) -> bool:
+    return d == d.quantize(ONE_CENT) if d.is_finite() else False
+
+
+# ---------------------------------------------------------------------------------------------
+# Reference tables, read once per call into plain dicts of Decimals
+
+
+class _RvuRow:
+    __slots__ = ("status", "work", "pe_nonfacility", "pe_facility", "mp", "conversion_factor")
+
+    def __init__(self, status, work, pe_nonfacility, pe_facility, mp, conversion_factor):
+        self.status = status
+        self.work = work
+        self.pe_nonfacility = pe_nonfacility
+        self.pe_facility = pe_facility
+        self.mp = mp
+        self.conversion_factor = conversion_factor
+
+
+def _dec(value, scale) -> Decimal | None:
+    return None if value is None else from_scaled(int(value), scale)
+
+
+# Dict views of vintage tables, shared by every call: keyed by the vintage's kind, release,
+# file and sha256, so a changed file is a new key.
+_VIEWS: dict = {}
+
+
+def _view_key(vintage) -> tuple:
+    return (vintage.kind, vintage.release, str(getattr(vintage, "path", "")),
+            getattr(vintage, "sha256", None))
+
+
+class _Tables:
+    """Dict views of the schedules' vintages, and cached vintage and locality look-ups."""
+
+    def __init__(self, schedules):
+        self.schedules = schedules
+        self._covering: dict = {}
+        self._asp_any: set | None = None
+        self._localities: set | None = None
+        self._county: dict = {}
+        self._zip: dict = {}
+
+    def covering(self, kind: str, dos: dt.date):
+        key = (kind, dos)
+        if key not in self._covering:
+            self._covering[key] = self.schedules.covering(kind, dos)
+        return self._covering[key]
+
+    # -- rvu: release -> {hcpcs: {modifier: _RvuRow}} (modifier "" = blank), in file order
+    def rvu(self, vintage) -> dict:
+        key = _view_key(vintage)
+        if key not in _VIEWS:
+            codes: dict = {}
+            cols = ["hcpcs", "modifier", "status", "work_rvu", "pe_nonfacility_rvu",
+                    "pe_facility_rvu", "mp_rvu", "conversion_factor"]
+            for hcpcs, mod, status, work, pe_nf, pe_f, mp, cf in vintage.table.select(cols).rows():
+                row = _RvuRow(
+                    status=(status or "").strip().upper() or None,
+                    work=_dec(work or 0, RVU_SCALE),
+                    pe_nonfacility=_dec(pe_nf or 0, RVU_SCALE),
+                    pe_facility=_dec(pe_f or 0, RVU_SCALE),
+                    mp=_dec(mp or 0, RVU_SCALE),
+                    conversion_factor=_dec(cf, CF_SCALE),
+                )
+                codes.setdefault(hcpcs.strip().upper(), {}).setdefault(
+                    (mod or "").strip().upper(), row)
+            _VIEWS[key] = codes
+        return _VIEWS[key]
+
+    def cms_conversion_factor(self, vintage) -> Decimal | None:
+        """The CONV FACTOR of an RVU vintage (CMS prints the same one on every row)."""
+        for mods in self.rvu(vintage).values():
+            for row in mods.values():
+                if row.conversion_factor is not None:
+                    return row.conversion_factor
+        return None
+
+    # -- gpci: release -> {locality: (work floor, work no floor | None, pe, mp)}
+    def gpci(self, vintage) -> dict:
+        key = _view_key(vintage)
+        if key not in _VIEWS:
+            cols = ["locality", "work_gpci", "work_gpci_no_floor", "pe_gpci", "mp_gpci"]
+            _VIEWS[key] = {
+                loc: (_dec(w, GPCI_SCALE), _dec(wnf, GPCI_SCALE), _dec(pe, GPCI_SCALE),
+                      _dec(mp, GPCI_SCALE))
+                for loc, w, wnf, pe, mp in vintage.table.select(cols).rows()
+            }
+        return _VIEWS[key]
+
+    def anes_cf(self, vintage) -> dict:
+        key = _view_key(vintage)
+        if key not in _VIEWS:
+            _VIEWS[key] = {
+                loc: _dec(cf, CF_SCALE)
+                for loc, cf in vintage.table.select(["locality", "anesthesia_cf"]).rows()
+                if cf is not None
+            }
+        return _VIEWS[key]
+
+    def anes_base(self, vintage) -> dict:
+        # The anes_base table holds whole base units (pricer.cms_files.read_anes_base), not the
+        # 1/10 units the decisions page's table lists for anesthesia units in the kernel.
+        key = _view_key(vintage)
+        if key not in _VIEWS:
+            _VIEWS[key] = {
+                code.strip().upper(): Decimal(int(units))
+                for code, units in vintage.table.select(["hcpcs", "base_units"]).rows()
+                if units is not None
+            }
+        return _VIEWS[key]
+
+    # -- asp: release -> {hcpcs: (payment limit $, coinsurance %)}; "N/A" limits are absent
+    def asp(self, vintage) -> dict:
+        key = _view_key(vintage)
+        if key not in _VIEWS:
+            cols = ["hcpcs", "payment_limit", "coinsurance_pct"]
+            table = {}
+            for code, limit, pct in vintage.table.select(cols).rows():
+                if limit is None:
+                    continue
+                # payment limit in 1/1000 $, co-insurance percentage in 1/1000 %
+                table.setdefault(code.strip().upper(),
+                                 (_dec(limit, ASP_SCALE), _dec(pct, 1000)))
+            _VIEWS[key] = table
+        return _VIEWS[key]
+
+    def in_any_asp(self, hcpcs: str) -> bool:
+        if self._asp_any is None:
+            self._asp_any = set()
+            for vintage in self.schedules.vintages("asp"):
+                self._asp_any.update(self.asp(vintage))
+        return hcpcs in self._asp_any
+
+    # -- localities
+    def known_locality(self, locality: str) -> bool:
+        if self._localities is None:
+            self._localities = set(self.schedules.localities())
+        return locality in self._localities
+
+    def locality_for_county(self, state: str, county: str, dos: dt.date) -> str | None:
+        key = (state, county, dos)
+        if key not in self._county:
+            self._county[key] = self.schedules.locality_for_county(state, county, dos)
+        return self._county[key]
+
+    def locality_for_zip(self, zip_code: str, dos: dt.date) -> str | None:
+        key = (zip_code, dos)
+        if key not in self._zip:
+            self._zip[key] = self.schedules.locality_for_zip(zip_code, dos)
+        return self._zip[key]
+
+
+class _GapFillRow:
+    __slots__ = ("hcpcs", "modifier", "effective_from", "effective_to", "fee", "work",
+                 "pe_nonfacility", "pe_facility", "mp", "source_row")
+
+    def __init__(self, **kw):
+        for k, v in kw.items():
+            setattr(self, k, v)
+
+
+def _gap_fill_rows(terms) -> dict:
+    """{hcpcs: [_GapFillRow]} of a LOB's gap-fill table (fees in $, RVUs as Decimals)."""
+    out: dict = {}
+    frame = getattr(terms, "gap_fill", None)
+    if frame is None:
+        return out
+    for r in frame.iter_rows(named=True):
+        row = _GapFillRow(
+            hcpcs=r["hcpcs"].strip().upper(),
+            modifier=(r.get("modifier") or "").strip().upper(),
+            effective_from=r["effective_from"],
+            effective_to=r.get("effective_to"),
+            fee=_dec(r.get("fee"), CENTS),
+            work=_dec(r.get("work_rvu"), RVU_SCALE),
+            pe_nonfacility=_dec(r.get("pe_rvu_nonfacility"), RVU_SCALE),
+            pe_facility=_dec(r.get("pe_rvu_facility"), RVU_SCALE),
+            mp=_dec(r.get("mp_rvu"), RVU_SCALE),
+            source_row=r.get("source_row"),
+        )
+        out.setdefault(row.hcpcs, []).append(row)
+    return out
+
+
+def _to_decimal_or_cms(value):
+    if isinstance(value, str):
+        return value.strip().lower()
+    return None if value is None else Decimal(str(value))
+
+
+# ---------------------------------------------------------------------------------------------
+# One line
+
+
+class _Denied(Exception):
+    """Ends the method chain of a line: it is denied (method ``denied`` or ``bundled``)."""
+
+    def __init__(self, method: str, carc, reason: str):
+        super().__init__(reason)
+        self.method, self.carc, self.reason = method, carc, reason
+
+
+class _Line:
+    """Working state of one line while it is priced."""
+
+    def __init__(self, row: dict):
+        self.row = row
+        self.flags: set[str] = set()
+        self.line_status = "priced"
+        self.pricing_method = None
+        self.fee_schedule_amount: Decimal | None = None
+        self.allowed_amount: Decimal = ZERO
+        self.locality: str | None = None
+        self.schedule_version: str | None = None
+        self.total_rvu: Decimal | None = None
+        self.conversion_factor: Decimal | None = None
+        self.anesthesia_base_units: Decimal | None = None
+        self.anesthesia_time_units: Decimal | None = None
+        self.drug_coinsurance_pct: Decimal | None = None
+        self.reason: str | None = None
+        self.carc = None
+        # parsed values
+        self.member_id = None
+        self.lob = None
+        self.dos = None
+        self.hcpcs = None
+        self.units = None
+        self.billed = None
+        self.pos = None
+        self.modifiers: list[str] = []
+        self.cost_shares = {"deductible": ZERO, "copay": ZERO, "coinsurance": ZERO}
+
+
+class _Pricer:
+    def __init__(self, contract, schedules):
+        self.contract = contract
+        self.tables = _Tables(schedules)
+        self._terms: dict = {}
+        self._gap_fill: dict = {}
+
+    def terms(self, lob: str):
+        if lob not in self._terms:
+            self._terms[lob] = self.contract.terms(lob)
+            self._gap_fill[lob] = _gap_fill_rows(self._terms[lob])
+        return self._terms[lob]
+
+    # -- §4 validation ------------------------------------------------------------------------
+
+    def validate(self, line: _Line) -> str | None:
+        """The first failing check of the decisions page's list (reason), or None."""
+        row = line.row
+
+        # 0. member ID is written back normalized whenever it is valid, whatever else fails;
+        #    modifiers are read (an unreadable one is ignored with a flag, never a rejection).
+        member = _text(row.get("member_id"))
+        member_ok = member is not None and _MEMBER_ID_RE.match(member) is not None
+        line.member_id = member.zfill(8) if member_ok else member
+        for col in MODIFIER_COLUMNS:
+            mod = _text(row.get(col))
+            if mod is None:
+                continue
+            mod = mod.upper()
+            if _MODIFIER_RE.match(mod):
+                line.modifiers.append(mod)
+            else:
+                # OPEN: also set on rejected lines (it is a data flag about the input).
+                line.flags.add("modifier_invalid")
+
+        # 1. missing required values
+        for col in REQUIRED_COLUMNS:
+            if _is_missing(row.get(col)):
+                return f"{col}_missing"
+
+        # 2. HCPCS
+        hcpcs = _text(row["hcpcs"]).upper()
+        if not _HCPCS_RE.match(hcpcs):
+            return "hcpcs_invalid"
+        line.hcpcs = hcpcs
+
+        # 3. units: a number, >= 1, whole
+        try:
+            units = _number(row["units"])
+        except _Bad:
+            return "units_invalid"
+        if units < 1:
+            return "units_below_one"
+        if units != units.to_integral_value():
+            return "units_not_whole"
+        line.units = int(units)
+
+        # 4. billed charge
+        try:
+            billed = _number(row["billed_charge"])
+        except _Bad:
+            return "billed_charge_invalid"
+        if billed < 0:
+            return "billed_charge_negative"
+        line.billed = billed
+
+        # 5. dates
+        try:
+            line.dos = _date(row["date_of_service"])
+        except _Bad:
+            return "date_of_service_invalid"
+        received = row.get("received_date")
+        if not _is_missing(received):
+            try:
+                received = _date(received)
+            except _Bad:
+                return "received_date_invalid"
+            if line.dos > received:
+                return "dos_after_received"
+
+        # 6. place of service: an integer 1..99 ("2", "02", "2.0" all mean "02")
+        try:
+            pos = _number(row["place_of_service"])
+        except _Bad:
+            return "place_of_service_invalid"
+        if pos != pos.to_integral_value() or not (1 <= pos <= 99):
+            return "place_of_service_invalid"
+        line.pos = f"{int(pos):02d}"
+
+        # 7. line of business
+        lob = _text(row["line_of_business"]).lower()
+        if lob not in LOBS:
+            return "line_of_business_unknown"
+        line.lob = lob
+
+        # 8. member ID: 1-8 digits
+        if not member_ok:
+            return "member_id_invalid"
+
+        # 9. money: whole cents; cost shares not negative.
+        # OPEN: the order inside this step is column by column in the decisions page's order
+        # (billed_charge, deductible, copay, coinsurance, other_payer_paid), and for each column
+        # not-a-number (`<column>_invalid`), then negative, then fraction of a cent. A negative
+        # other_payer_paid is rejected too (`other_payer_paid_negative`).
+        for col in MONEY_COLUMNS:
+            value = row.get(col)
+            if _is_missing(value):
+                continue
+            try:
+                amount = _number(value)
+            except _Bad:
+                return f"{col}_invalid"
+            if amount < 0:
+                return f"{col}_negative"
+            if not _is_whole_cents(amount):
+                return f"{col}_fraction_of_cent"
+            if col in line.cost_shares:
+                line.cost_shares[col] = amount.quantize(ONE_CENT)
+        line.billed = line.billed.quantize(ONE_CENT)
+
+        # 10. location
+        locality = self.resolve_locality(line)
+        if locality is None:
+            return "locality_invalid"
+        line.locality = locality
+
+        # 11. anesthesia minutes
+        if self.anesthesia_base(line) is not None and self.carve_out(line) is None:
+            if line.units > ANESTHESIA_MAX_MINUTES:
+                line.flags.add("anesthesia_minutes_implausible")
+                return "anesthesia_minutes_implausible"
+        return None
+
+    def resolve_locality(self, line: _Line) -> str | None:
+        """§2: locality column, else state + county, else ZIP, else the contract's default."""
+        row = line.row
+        given = _text(row.get("locality"))
+        if given is not None:
+            return given if self.tables.known_locality(given) else None
+        state = _text(row.get("service_state"))
+        county = _text(row.get("service_county"))
+        if state is not None and county is not None:
+            return self.tables.locality_for_county(state, county, line.dos)
+        zip_value = row.get("service_zip")
+        if isinstance(zip_value, int) and not isinstance(zip_value, bool):
+            zip_code = f"{zip_value:05d}"  # a typed ZIP lost its leading zeros
+        else:
+            zip_code = _text(zip_value)
+        if zip_code is not None:
+            return self.tables.locality_for_zip(zip_code, line.dos)
+        return self.contract.default_locality
+
+    # -- look-ups -----------------------------------------------------------------------------
+
+    def carve_out(self, line: _Line):
+        for c in self.terms(line.lob).carve_outs:
+            if c.hcpcs == line.hcpcs:
+                return c
+        return None
+
+    def anesthesia_base(self, line: _Line) -> Decimal | None:
+        vintage = self.tables.covering("anes_base", line.dos)
+        if vintage is None:
+            return None
+        return self.tables.anes_base(vintage).get(line.hcpcs)
+
+    # -- §5 method chain ------------------------------------------------------------------------
+
+    def price(self, line: _Line) -> None:
+        terms = self.terms(line.lob)
+
+        # 2. carve-out
+        carve = self.carve_out(line)
+        if carve is not None:
+            line.pricing_method = "carve_out"
+            if carve.fee is not None:
+                fee = round_half_up(Decimal(str(carve.fee)) * line.units, 2)
+            else:
+                fee = round_half_up(line.billed * Decimal(str(carve.percent_of_charges)), 2)
+            self.lower_of_charges(line, fee)
+            return
+
+        # 3. anesthesia
+        base = self.anesthesia_base(line)
+        if base is not None:
+            if self.price_anesthesia(line, base, terms):
+                return
+
+        # 4. drug
+        if self.price_drug(line, terms):
+            return
+
+        # 5. RVU-file status
+        self.price_by_status(line, terms)
+
+    def lower_of_charges(self, line: _Line, fee: Decimal) -> None:
+        line.fee_schedule_amount = fee
+        line.allowed_amount = min(line.billed, fee)
+
+    # §7
+    def price_anesthesia(self, line: _Line, base: Decimal, terms) -> bool:
+        """Price (or deny) an anesthesia line; False when it falls down the chain."""
+        cf = _to_decimal_or_cms(terms.anesthesia_conversion_factor)
+        anes_vintage = self.tables.covering("anes_cf", line.dos)
+        if cf == "cms":
+            cf = None
+            if anes_vintage is not None:
+                cf = self.tables.anes_cf(anes_vintage).get(line.locality)
+            if cf is None:
+                line.flags.add("no_schedule_for_dos")
+                return False
+        if line.hcpcs == "01999":
+            line.flags.add("by_report")
+
+        payment = next((m for m in line.modifiers if m in ANESTHESIA_PAYMENT_MODIFIERS), None)
+        if payment is None:
+            raise _Denied("denied", 4, "anesthesia_modifier_missing")
+
+        minutes = line.units
+        if payment == "AD":
+            base_units = AD_BASE_UNITS
+            time_units = Decimal(0)
+        else:
+            # OPEN: with several physical-status modifiers the first (modifier_1..4) counts.
+            status = next((m for m in line.modifiers if m in PHYSICAL_STATUS_MODIFIERS), None)
+            extra = terms.physical_status_units.get(status, 0) if status else 0
+            base_units = base + Decimal(extra)
+            if line.hcpcs in terms.anesthesia_no_time_units_codes:
+                time_units = Decimal(0)
+            elif line.hcpcs in terms.neuraxial_labor_codes:
+                extra_hours = math.ceil(Decimal(max(minutes - 60, 0)) / 60)
+                time_units = Decimal(5 + extra_hours)
+            else:
+                hour_units = Decimal(terms.anesthesia_time_units_per_hour)
+                time_units = round_half_up(Decimal(minutes) * hour_units / 60, 1)
+
+        pct = ANESTHESIA_PAYMENT_MODIFIERS[payment]
+        fee = round_half_up(round_half_up((base_units + time_units) * cf, 2) * pct, 2)
+        line.pricing_method = "anesthesia"
+        line.anesthesia_base_units = base_units.quantize(Decimal("0.1"))
+        line.anesthesia_time_units = time_units.quantize(Decimal("0.1"))
+        line.conversion_factor = cf
+        # OPEN: schedule_version = the ANES release covering the DOS, also when the contract
+        # gives its own anesthesia CF (null when no ANES vintage covers the DOS).
+        line.schedule_version = anes_vintage.release if anes_vintage is not None else None
+        self.lower_of_charges(line, fee)
+        return True
+
+    # §8
+    def price_drug(self, line: _Line, terms) -> bool:
+        vintage = self.tables.covering("asp", line.dos)
+        entry = self.tables.asp(vintage).get(line.hcpcs) if vintage is not None else None
+        if entry is None:
+            if self.tables.in_any_asp(line.hcpcs):
+                line.flags.add("no_schedule_for_dos")
+            return False
+        if terms.require_ndc_for_drugs and not _ndc_valid(line.row.get("ndc")):
+            line.flags.add("ndc_missing")
+            raise _Denied("denied", 16, "ndc_missing")
+        limit, coinsurance_pct = entry
+        pct = Decimal(str(terms.drug_percent_of_asp_limit))
+        fee = round_half_up(limit * line.units * pct, 2)
+        line.pricing_method = "drug"
+        line.schedule_version = vintage.release
+        line.drug_coinsurance_pct = (
+            None if coinsurance_pct is None else coinsurance_pct.quantize(Decimal("0.001")))
+        self.lower_of_charges(line, fee)
+        return True
+
+    # §5 step 5
+    def price_by_status(self, line: _Line, terms) -> None:
+        rvu_vintage = self.tables.covering("rvu", line.dos)
+        gpci_vintage = self.tables.covering("gpci", line.dos)
+        gpci = None
+        if gpci_vintage is not None:
+            gpci = self.tables.gpci(gpci_vintage).get(line.locality)
+        if rvu_vintage is None or gpci is None:
+            # decisions §5: an RVU line whose DOS no RVU or GPCI vintage covers goes to the
+            # gap-fill chain with the flag.
+            line.flags.add("no_schedule_for_dos")
+            self.gap_fill_chain(line, terms)
+            return
+
+        rows = self.tables.rvu(rvu_vintage).get(line.hcpcs, {})
+        status = self.status_of(line, rows)
+        policy = terms.status_policy.get(status) if status is not None else None
+        if policy is None:
+            policy = default_status_policy(status, line.lob)
+
+        action, _, carc = policy.partition(":")
+        # OPEN: the decisions page names no reason for a status denial; `status_bundled` and
+        # `status_denied` (the names the engine's vocabulary lists).
+        if action == "bundled":
+            raise _Denied("bundled", _carc(carc), "status_bundled")
+        if action == "deny":
+            raise _Denied("denied", _carc(carc), "status_denied")
+        if action == "by_report":
+            line.flags.add("by_report")
+            self.gap_fill_chain(line, terms)
+            return
+        if action == "gap_fill":
+            self.gap_fill_chain(line, terms)
+            return
+        assert action == "rbrvs", policy
+        # OPEN: the CO-4 row checks come before "total RVU > 0": a 26/TC row that does not
+        # exist has no total to test.
+        row = self.rbrvs_row(line, rows)  # raises the CO-4 denials
+        pe = row.pe_facility if line.pos in FACILITY_POS else row.pe_nonfacility
+        if row.work + pe + row.mp <= 0:
+            self.gap_fill_chain(line, terms)
+            return
+        cf = _to_decimal_or_cms(terms.conversion_factor)
+        if cf == "cms":
+            cf = row.conversion_factor or self.tables.cms_conversion_factor(rvu_vintage)
+        total_rvu, per_unit = _rbrvs_per_unit(
+            row.work, pe, row.mp, gpci, _work_floor_through(gpci_vintage), line.dos, cf,
+            terms.rounding)
+        line.pricing_method = "rbrvs"
+        line.schedule_version = rvu_vintage.release
+        line.total_rvu = total_rvu
+        line.conversion_factor = cf
+        self.lower_of_charges(line, round_half_up(per_unit * line.units, 2))
+
+    @staticmethod
+    def status_of(line: _Line, rows: dict) -> str | None:
+        """§5: status of the 26/TC/53 row if it exists, else the blank row, else any row."""
+        if not rows:
+            return None
+        for mod in line.modifiers:
+            if mod in ("26", "TC") and mod in rows:
+                return rows[mod].status
+        if "53" in line.modifiers and "53" in rows:
+            return rows["53"].status
+        if "" in rows:
+            return rows[""].status
+        return next(iter(rows.values())).status
+
+    @staticmethod
+    def rbrvs_row(line: _Line, rows: dict):
+        """§6 row selection; the CO-4 denials of decisions "RBRVS"."""
+        pctc = [m for m in ("26", "TC") if m in line.modifiers]
+        if len(pctc) == 2:
+            raise _Denied("denied", 4, "modifier_26_and_tc")
+        if pctc:
+            if pctc[0] not in rows:
+                raise _Denied("denied", 4, "pctc_row_missing")
+            return rows[pctc[0]]
+        if "53" in line.modifiers and "53" in rows:
+            return rows["53"]
+        if "" not in rows:
+            raise _Denied("denied", 4, "pctc_modifier_required")
+        return rows[""]
+
+    # §5 step 6, §9, §10
+    def gap_fill_chain(self, line: _Line, terms) -> None:
+        if _UNLISTED_CPT_RE.match(line.hcpcs) or line.hcpcs in terms.by_report_codes:
+            line.flags.add("by_report")
+        row = self.gap_fill_row(line)
+        if row is not None:
+            if row.fee is not None:
+                line.pricing_method = "gap_fill"
+                line.schedule_version = "GAPFILL"
+                self.lower_of_charges(line, round_half_up(row.fee * line.units, 2))
+                return
+            if self.price_gap_fill_rvus(line, row, terms):
+                return
+        self.percent_of_charges(line, terms)
+
+    def gap_fill_row(self, line: _Line):
+        """§9: rows whose dates hold the DOS and whose modifier is blank or on the line; a row
+        with a modifier beats a blank one, then the latest effective_from.
+
+        OPEN: two matching rows with different modifiers and the same effective_from (both
+        modifiers on the line): the one whose modifier comes first in modifier_1..4 order.
+        """
+        candidates = []
+        for row in self._gap_fill[line.lob].get(line.hcpcs, ()):
+            if row.effective_from > line.dos:
+                continue
+            if row.effective_to is not None and line.dos > row.effective_to:
+                continue
+            if row.modifier and row.modifier not in line.modifiers:
+                continue
+            position = line.modifiers.index(row.modifier) if row.modifier else 99
+            candidates.append(((0 if row.modifier else 1), -row.effective_from.toordinal(),
+                               position, row.source_row or 0, row))
+        if not candidates:
+            return None
+        candidates.sort(key=lambda c: c[:4])
+        return candidates[0][4]
+
+    def price_gap_fill_rvus(self, line: _Line, row: _GapFillRow, terms) -> bool:
+        """Gap-fill RVUs priced as §6; False (flag no_schedule_for_dos) when the GPCI, or the
+        CMS CF the contract asks for, has no vintage for the DOS."""
+        gpci_vintage = self.tables.covering("gpci", line.dos)
+        gpci = self.tables.gpci(gpci_vintage).get(line.locality) if gpci_vintage else None
+        cf = _to_decimal_or_cms(terms.conversion_factor)
+        if cf == "cms":
+            rvu_vintage = self.tables.covering("rvu", line.dos)
+            cf = self.tables.cms_conversion_factor(rvu_vintage) if rvu_vintage else None
+        if gpci is None or cf is None:
+            line.flags.add("no_schedule_for_dos")
+            return False
+        pe = row.pe_facility if line.pos in FACILITY_POS else row.pe_nonfacility
+        total_rvu, per_unit = _rbrvs_per_unit(
+            row.work, pe, row.mp, gpci, _work_floor_through(gpci_vintage), line.dos, cf,
+            terms.rounding)
+        line.pricing_method = "gap_fill"
+        line.schedule_version = "GAPFILL"
+        line.total_rvu = total_rvu
+        line.conversion_factor = cf
+        self.lower_of_charges(line, round_half_up(per_unit * line.units, 2))
+        return True
+
+    def percent_of_charges(self, line: _Line, terms) -> None:
+        line.pricing_method = "percent_of_charges"
+        line.flags.add("prepayment_review")
+        amount = round_half_up(line.billed * Decimal(str(terms.percent_of_charges)), 2)
+        # decisions §10: fee schedule amount = allowed amount = round(billed x pct).
+        line.fee_schedule_amount = amount
+        line.allowed_amount = amount
+
+
+def _carc(text: str):
+    text = text.strip()
+    return int(text) if text.isdigit() else text
+
+
+def _ndc_valid(value) -> bool:
+    text = _text(value)
+    if text is None:
+        return False
+    digits = text.replace("-", "").replace(" ", "")
+    return len(digits) == 11 and digits.isdigit()
+
+
+def _work_floor_through(gpci_vintage) -> dt.date:
+    through = getattr(gpci_vintage, "work_floor_through", None)
+    return through if through is not None else RULE_BOOK_WORK_FLOOR_THROUGH
+
+
+def _rbrvs_per_unit(work, pe, mp, gpci, floor_through, dos, cf, rounding):
+    """§6: (total_rvu reported, per-unit amount) for one unit of service."""
+    work_floor, work_no_floor, pe_gpci, mp_gpci = gpci
+    if dos <= floor_through or work_no_floor is None:
+        work_gpci = work_floor
+    else:
+        work_gpci = work_no_floor
+    adj = work * work_gpci + pe * pe_gpci + mp * mp_gpci  # exact
+    total_rvu = round_half_up(adj, 2)
+    if rounding == "rvu_2dp":
+        per_unit = round_half_up(total_rvu * cf, 2)
+    elif rounding == "cms":
+        per_unit = round_half_up(adj * cf, 2)
+    else:
+        raise ValueError(f"unknown rounding {rounding!r}")
+    return total_rvu, per_unit
+
+
+# ---------------------------------------------------------------------------------------------
+# §12 cost share, payment, adjustments
+
+
+def _settle(line: _Line, claim_id, line_number) -> tuple[dict, list[dict]]:
+    adjustments: list[dict] = []
+
+    def adjust(group, carc, amount, step):
+        adjustments.append({"claim_id": claim_id, "line_number": line_number,
+                            "group_code": group, "carc": carc, "amount": amount, "step": step})
+
+    applied = {"deductible": ZERO, "copay": ZERO, "coinsurance": ZERO}
+    paid = ZERO
+    liability = ZERO
+    if line.line_status == "rejected":
+        # OPEN: the CO-16 row carries the billed charge when it is a number in whole cents
+        # (negative included, so that the line still balances), else 0.00.
+        adjust("CO", 16, _rejected_amount(line.row.get("billed_charge")), "rejection")
+    elif line.line_status == "denied":
+        adjust("CO", line.carc, line.billed, "denial")
+    else:
+        billed, allowed = line.billed, line.allowed_amount
+        if billed - allowed > 0:
+            adjust("CO", 45, billed - allowed, "fee_schedule")
+        left = allowed
+        for name in ("deductible", "copay", "coinsurance"):
+            given = line.cost_shares[name]
+            if name == "copay" and line.lob == "medicaid":
+                # OPEN: "a copay was given" read as a copay greater than zero.
+                if given > 0:
+                    line.flags.add("medicaid_copay_waived")
+                continue
+            amount = min(given, left)
+            applied[name] = amount
+            left -= amount
+        for name, carc in (("deductible", 1), ("copay", 3), ("coinsurance", 2)):
+            if applied[name] > 0:
+                adjust("PR", carc, applied[name], name)
+        cost_share = applied["deductible"] + applied["copay"] + applied["coinsurance"]
+        paid = max(allowed - cost_share, ZERO)
+        liability = cost_share
+        if _bool(line.row.get("qmb")):
+            liability = ZERO
+            # OPEN: flag only when there is a cost share that the member is spared.
+            if cost_share > 0:
+                line.flags.add("qmb_cost_share_not_billable")
+
+    def money(d):
+        return None if d is None else d.quantize(ONE_CENT)
+
+    out = {
+        "line_status": line.line_status,
+        "pricing_method": line.pricing_method,
+        "fee_schedule_amount": money(line.fee_schedule_amount),
+        "allowed_amount": money(line.allowed_amount),
+        "deductible_applied": money(applied["deductible"]),
+        "copay_applied": money(applied["copay"]),
+        "coinsurance_applied": money(applied["coinsurance"]),
+        "paid_amount": money(paid),
+        "member_liability": money(liability),
+        "locality": line.locality,
+        "schedule_version": line.schedule_version,
+        "total_rvu": money(line.total_rvu),
+        "conversion_factor": line.conversion_factor,
+        "anesthesia_base_units": line.anesthesia_base_units,
+        "anesthesia_time_units": line.anesthesia_time_units,
+        "drug_coinsurance_pct": line.drug_coinsurance_pct,
+        "flags": sorted(line.flags),
+        "reason": line.reason,
+        "member_id": line.member_id,
+    }
+    for adj in adjustments:
+        adj["amount"] = adj["amount"].quantize(ONE_CENT)
+    return out, adjustments
+
+
+def _rejected_amount(value) -> Decimal:
+    if _is_missing(value):
+        return ZERO
+    try:
+        amount = _number(value)
+    except _Bad:
+        return ZERO
+    return amount if _is_whole_cents(amount) else ZERO
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+
+
+def reference_price(claims, contract=None, schedules=None) -> tuple[list[dict], list[dict]]:
+    """Price every line of ``claims`` with exact decimals, one line at a time.
+
+    Parameters
+    ----------
+    claims : polars.DataFrame (or pandas DataFrame)
+        The §3 columns, typed or as text (as read from a CSV).
+    contract : pricer.contract.Contract, optional
+        Default: the bundled contract.
+    schedules : pricer.schedules.Schedules, optional
+        Default: the bundled CMS tables.
+
+    Returns
+    -------
+    (lines, adjustments)
+        ``lines``: one dict per input row, in input order. ``adjustments``: the 835 rows of
+        every line, in line order.
+
+    Raises
+    ------
+    ValueError
+        A required column is absent (the whole input is refused, §4), naming every one.
+    """
+    if contract is None:
+        from pricer.contract import default_contract
+        contract = default_contract()
+    if schedules is None:
+        from pricer.schedules import load_schedules
+        schedules = load_schedules()
+    if not isinstance(claims, pl.DataFrame):
+        claims = pl.from_pandas(claims)
+    missing = [c for c in REQUIRED_COLUMNS if c not in claims.columns]
+    if missing:
+        raise ValueError("claims: missing required column(s): " + ", ".join(missing))
+
+    pricer = _Pricer(contract, schedules)
+    lines: list[dict] = []
+    adjustments: list[dict] = []
+    with localcontext() as ctx:
+        ctx.prec = 60  # far more digits than any product here: every step below is exact
+        for row in claims.iter_rows(named=True):
+            line = _Line(row)
+            reason = pricer.validate(line)
+            if reason is not None:
+                line.line_status, line.pricing_method, line.reason = "rejected", "rejected", reason
+                line.locality = None  # OPEN: rejected lines report no locality
+            else:
+                try:
+                    pricer.price(line)
+                except _Denied as denial:
+                    line.line_status = "denied"
+                    line.pricing_method = denial.method
+                    line.carc = denial.carc
+                    line.reason = denial.reason
+                    # A denied line reports no price, units, CF, version or drug coinsurance.
+                    line.fee_schedule_amount = None
+                    line.allowed_amount = ZERO
+                    line.schedule_version = None
+                    line.total_rvu = None
+                    line.conversion_factor = None
+                    line.anesthesia_base_units = None
+                    line.anesthesia_time_units = None
+                    line.drug_coinsurance_pct = None
+            out, adj = _settle(line, row.get("claim_id"), row.get("line_number"))
+            lines.append(out)
+            adjustments.extend(adj)
+    return lines, adjustments
+
+
+def balances(claims, lines: list[dict], adjustments: list[dict]) -> list[int]:
+    """Indexes of lines where billed charge != paid + sum(adjustments) (should be none).
+
+    Lines whose billed charge is not a whole-cent number are compared with 0.00, the amount
+    their CO-16 row carries.
+    """
+    by_line: dict = {}
+    for adj in adjustments:
+        key = (adj["claim_id"], adj["line_number"])
+        by_line[key] = by_line.get(key, ZERO) + adj["amount"]
+    bad = []
+    for i, (row, out) in enumerate(zip(claims.iter_rows(named=True), lines)):
+        billed = _rejected_amount(row.get("billed_charge"))
+        total = out["paid_amount"] + by_line.get((row.get("claim_id"), row.get("line_number")),
+                                                 ZERO)
+        if billed != total:
+            bad.append(i)
+    return bad
