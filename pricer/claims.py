@@ -397,23 +397,26 @@ def _modifier_ids(col: pa.ChunkedArray | None, n: int) -> np.ndarray:
 
 
 def _member_ids(col: pa.ChunkedArray, n: int) -> tuple[pa.Array, np.ndarray]:
-    """Normalised member IDs (1-8 digits, zero-filled) and state: 0 ok, 1 missing, 2 invalid."""
-    s = _series(col)
+    """Normalised member IDs (1-8 digits, zero-filled) and state: 0 ok, 1 missing, 2 invalid.
+
+    Worked on the distinct values only; the result is dictionary-encoded.
+    """
     if _family(col.type) == _INT:
-        v = s.cast(pl.Int64)
-        missing = v.is_null()
-        ok = (v >= 0) & (v <= 99_999_999)
-        t = v.cast(pl.String)
-        state = np.select([missing.to_numpy(), ~ok.fill_null(False).to_numpy()], [1, 2], 0)
-        norm = pl.select(pl.when(ok).then(t.str.zfill(8)).otherwise(t)).to_series()
-        return norm.to_arrow(), state.astype(np.uint8)
-    t = s.cast(pl.String)
-    st = t.str.strip_chars()
-    blank = st.is_null() | (st == "")
-    ok = st.str.contains(r"^\d{1,8}$").fill_null(False)
-    state = np.select([blank.to_numpy(), ~ok.to_numpy()], [1, 2], 0)
-    norm = pl.select(pl.when(ok).then(st.str.zfill(8)).when(~blank).then(t)).to_series()
-    return norm.to_arrow(), state.astype(np.uint8)
+        col = pc.cast(col, pa.string())
+    idx, values = _text_dict(col)
+    raw = pl.Series(values, dtype=pl.String)
+    st = raw.str.strip_chars()
+    blank = (st.is_null() | (st == "")).to_numpy()
+    ok = st.str.contains(r"^\d{1,8}$").fill_null(False).to_numpy()
+    norm = pl.select(pl.when(pl.lit(ok)).then(st.str.zfill(8)).otherwise(raw)).to_series()
+    state = _lookup(idx, np.select([blank, ~ok], [1, 2], 0).tolist(), 1, np.uint8)
+    # distinct raw values can normalise to one ID ("123", "00000123"): re-encode
+    codes = pc.dictionary_encode(norm.to_arrow())
+    remap = np.asarray(codes.indices.fill_null(-1).to_numpy(zero_copy_only=False), np.int32)
+    line_codes = _lookup(idx, remap.tolist(), -1, np.int32)
+    missing = (line_codes < 0) | _lookup(idx, blank.tolist(), True, bool)
+    ids = pa.DictionaryArray.from_arrays(pa.array(line_codes, mask=missing), codes.dictionary)
+    return ids, state
 
 
 def _bools(col: pa.ChunkedArray | None, n: int) -> np.ndarray:

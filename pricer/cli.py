@@ -35,10 +35,10 @@ def write_frame(frame: pl.DataFrame, path: Path) -> None:
         frame.write_parquet(path)
 
 
-def _print_summary(summary: pl.DataFrame, out=sys.stdout) -> None:
+def _print_summary(summary: pl.DataFrame) -> None:
     with pl.Config(tbl_rows=100, tbl_cols=20, tbl_hide_dataframe_shape=True,
                    tbl_formatting="ASCII_MARKDOWN", fmt_str_lengths=40, tbl_width_chars=200):
-        print(summary, file=out)
+        print(summary)
 
 
 def cmd_reprice(args) -> int:
