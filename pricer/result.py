@@ -111,7 +111,7 @@ def summarize(lines: pl.DataFrame) -> pl.DataFrame:
             lines.schema.get("billed_charge"), pl.Decimal):
         billed = billed.cast(pl.String).str.strip_chars().cast(pl.Decimal(18, 2), strict=False)
     return (
-        lines.group_by(pl.col("line_of_business").cast(pl.String),
+        lines.group_by(pl.col("line_of_business").cast(pl.String).str.strip_chars().str.to_lowercase(),
                        pl.col("pricing_method").cast(pl.String))
         .agg(
             pl.len().alias("lines"),
