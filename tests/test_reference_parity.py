@@ -157,3 +157,21 @@ def test_half_cent_ties_round_up(schedules, contract):
     result = assert_same(claims, contract, schedules)
     assert result.lines["allowed_amount"].to_list() == [
         Decimal("5.01"), Decimal("3.76"), Decimal("148.63")]
+
+
+def test_every_cms_locality_agrees(schedules, contract):
+    """All 109 localities, 2025 and 2026 (work GPCI floor on and off), office and facility."""
+    rows = []
+    for loc in schedules.localities():
+        for dos in ("2025-06-01", "2026-01-15", "2026-03-01"):
+            for pos in ("11", "21"):
+                for lob in ("commercial", "medicare"):
+                    rows.append({"locality": loc, "date_of_service": dos, "place_of_service": pos,
+                                 "line_of_business": lob})
+    base = {"claim_id": "L", "member_id": "1", "hcpcs": "99214", "units": "1",
+            "billed_charge": "9999.00"}
+    claims = pl.DataFrame([{**base, "line_number": str(i), **r} for i, r in enumerate(rows, 1)],
+                          schema={k: pl.String for k in {**base, **rows[0], "line_number": ""}})
+    assert len(schedules.localities()) == 109
+    result = assert_same(claims, contract, schedules)
+    assert (result.lines["pricing_method"] == "rbrvs").all()
