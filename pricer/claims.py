@@ -181,7 +181,7 @@ def _text_dict(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:
 def _lookup(idx: np.ndarray, per_value: list, fill, dtype) -> np.ndarray:
     """Per-line values from per-distinct-value results; ``fill`` where the line is null."""
     table = np.array(list(per_value) + [fill], dtype=dtype)
-    return table[np.where(idx < 0, len(per_value), idx)]
+    return np.take(table, idx, mode="wrap")  # -1 (null) wraps to the fill slot
 
 
 def _blank(v) -> bool:
