@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pricer.vocabulary import FACILITY_POS, F, LOBS, MOD, MOD_INVALID, MOD_OTHER, R
+from pricer.vocabulary import FACILITY_POS, F, LOBS, MOD_INVALID, MOD_OTHER, R
 
 REQUIRED = (
     "claim_id", "line_number", "member_id", "line_of_business", "date_of_service",
@@ -249,14 +249,12 @@ def money_cents(col: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.nda
         state = np.select([missing, bad, ~exact], [1, 2, 3], 0).astype(np.uint8)
     else:  # text
         blank, valid, whole, frac = _decimal_text(s)
-        frac_np = frac.to_numpy()
         w = whole.cast(pl.Int64, strict=False).fill_null(0).to_numpy()
         first2 = frac.str.pad_end(2, "0").str.slice(0, 2).cast(pl.Int64, strict=False).fill_null(0)
         rest = frac.str.slice(2).str.replace_all("0", "").str.len_chars().fill_null(0)
         neg = whole.str.starts_with("-").fill_null(False).to_numpy()
         f2 = first2.to_numpy()
         cents = np.where(neg, w * 100 - f2, w * 100 + f2)
-        del frac_np
         state = np.select(
             [blank.to_numpy(), ~valid.to_numpy(), rest.to_numpy() > 0], [1, 2, 3], 0
         ).astype(np.uint8)
@@ -378,7 +376,7 @@ def _valid_code(c: str) -> bool:
     return len(c) == 5 and c.isascii() and c.isalnum()
 
 
-def _modifier_ids(col: pa.ChunkedArray | None, n: int) -> np.ndarray:
+def _modifier_ids(col: pa.ChunkedArray | None, n: int, index: dict[str, int]) -> np.ndarray:
     if col is None:
         return np.zeros(n, np.uint8)
     idx, values = _text_dict(col)
@@ -387,8 +385,8 @@ def _modifier_ids(col: pa.ChunkedArray | None, n: int) -> np.ndarray:
         m = _normalise_code(v)
         if not m:
             ids.append(0)
-        elif m in MOD:
-            ids.append(MOD[m])
+        elif m in index:
+            ids.append(index[m])
         elif len(m) == 2 and m.isascii() and m.isalnum():
             ids.append(MOD_OTHER)
         else:
@@ -576,7 +574,8 @@ def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
     code = _lookup(hc_idx, code_ids, arrays.unknown_code, np.int32)
     unlisted = _lookup(hc_idx, [len(c) == 5 and c.isdigit() and c.endswith("99") for c in norm_codes],
                        False, bool)
-    modifiers = np.stack([_modifier_ids(_present(table, c), n) for c in MODIFIER_COLUMNS], axis=1)
+    modifiers = np.stack([_modifier_ids(_present(table, c), n, arrays.modifier_index)
+                          for c in MODIFIER_COLUMNS], axis=1)
     np.bitwise_or(flags, np.where((modifiers == MOD_INVALID).any(axis=1), F["modifier_invalid"], 0)
                   .astype(np.uint32), out=flags)
 

@@ -15,7 +15,8 @@ import numpy as np
 from pricer.claims import days_of
 from pricer.money import CF_SCALE, CENTS, FRACTION_SCALE, to_scaled
 from pricer.vocabulary import (
-    A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, A_RBRVS, LOBS, MEDICARE_LOBS, MOD, RVU_ROWS,
+    A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, A_RBRVS, LOBS, MEDICARE_LOBS, MOD, MOD_INVALID,
+    RVU_ROWS,
 )
 
 OPEN = np.iinfo(np.int32).max  # effective_to of an open vintage
@@ -177,6 +178,7 @@ class ReferenceArrays:
     sched: ScheduleArrays
     code_index: dict[str, int]   # schedule codes, then codes only the contract names
     unknown_code: int            # slot of codes nobody knows
+    modifier_index: dict[str, int]  # vocabulary.MODIFIERS plus gap-fill modifiers
     gap_fill_sources: list[str]
     kernel: KernelTables
 
@@ -244,6 +246,14 @@ def _contract_arrays(sched: ScheduleArrays, contract) -> ReferenceArrays:
     k["carve_value"] = np.zeros((K, C), np.int64)
     k["policy_action"] = np.full((K, 128), A_GAP_FILL, np.uint8)
     k["policy_carc"] = np.zeros((K, 128), np.int16)
+    # gap-fill rows may name modifiers the rule book gives no meaning: they get ids of their own
+    modifier_index = dict(MOD)
+    for t in terms:
+        if t.gap_fill is not None:
+            for m in sorted(set(t.gap_fill["modifier"].to_list()) - set(modifier_index) - {None}):
+                modifier_index[m] = MOD_INVALID + len(modifier_index) - len(MOD) + 1
+    if len(modifier_index) - len(MOD) + MOD_INVALID >= 255:
+        raise ValueError("gap-fill tables name more distinct modifiers than the engine holds (220)")
     gf_rows = []
     sources = []
     for li, (lob, t) in enumerate(zip(LOBS, terms)):
@@ -277,7 +287,7 @@ def _contract_arrays(sched: ScheduleArrays, contract) -> ReferenceArrays:
                 sources.append(f"{src}:{row['source_row']}")
                 gf_rows.append((
                     li * C + index[row["hcpcs"]],
-                    MOD.get(row["modifier"] or "", 255) if row["modifier"] else 0,
+                    modifier_index[row["modifier"]] if row["modifier"] else 0,
                     days_of(row["effective_from"]),
                     days_of(row["effective_to"]) if row["effective_to"] else OPEN,
                     -1 if row["fee"] is None else row["fee"],
@@ -295,7 +305,8 @@ def _contract_arrays(sched: ScheduleArrays, contract) -> ReferenceArrays:
                  "gf_source": np.int32}.get(name, np.int64)
         k[name] = np.array(cols[j], dtype)
     return ReferenceArrays(sched=sched, code_index=index, unknown_code=unknown,
-                           gap_fill_sources=sources, kernel=KernelTables(**k))
+                           modifier_index=modifier_index, gap_fill_sources=sources,
+                           kernel=KernelTables(**k))
 
 
 _SCHED_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
