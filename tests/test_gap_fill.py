@@ -47,4 +47,4 @@ def test_gap_fill_rows_match_by_modifier_then_latest_date(tmp_path, schedules, c
     assert lines["total_rvu"][5] == Decimal("4.09")
     # 2026: the RVU row has ended; 0521T has no RVUs: percent of charges
     assert lines["pricing_method"][6] == "percent_of_charges"
-    assert lines["gap_fill_source"][0] == "gf.csv:2"
+    assert lines["gap_fill_source"][0].endswith("gf.csv:2")  # file and data row
