@@ -5,13 +5,13 @@ assembles the result. Everything per line happens in the kernel; this layer is g
 """
 from __future__ import annotations
 
-import numpy as np
-import polars as pl
+from types import SimpleNamespace
+
 import pyarrow as pa
 
 from pricer.claims import check_columns, encode_claims, read_claims
 from pricer.pricing_nb import allocate_out, price_lines_nb
-from pricer.result import OUTPUT_COLUMNS, PricingResult, adjustments_frame, output_columns
+from pricer.result import OUTPUT_COLUMNS, PricingResult, adjustments_table, output_columns
 from pricer.tables import reference_arrays
 
 
@@ -45,9 +45,16 @@ def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
     cols = output_columns(out, enc, arrays)
     inputs = table.drop_columns([c for c in OUTPUT_COLUMNS if c in table.column_names])
     inputs = inputs.set_column(inputs.column_names.index("member_id"), "member_id", enc.member_id)
-    lines = pl.from_arrow(pa.table({**{c: inputs.column(c) for c in inputs.column_names}, **cols}))
-    adjustments = adjustments_frame(table.column("claim_id"), table.column("line_number"), out, enc)
-    return PricingResult(lines, adjustments, contract=contract, schedules=schedules)
+    for name, column in cols.items():
+        inputs = inputs.append_column(name, column)
+    # adjustments are built on first use from the few arrays they need
+    claim_id, line_number = table.column("claim_id"), table.column("line_number")
+    amounts = SimpleNamespace(status=out.status, carc=out.carc, allowed=out.allowed,
+                              deductible=out.deductible, copay=out.copay,
+                              coinsurance=out.coinsurance)
+    billed = SimpleNamespace(billed=enc.billed, billed_ok=enc.billed_ok)
+    return PricingResult(inputs, lambda: adjustments_table(claim_id, line_number, amounts, billed),
+                         contract=contract, schedules=schedules)
 
 
 def price(claims, contract=None, schedules=None) -> PricingResult:

@@ -28,15 +28,22 @@ KernelOut = namedtuple("KernelOut", [
 
 
 def allocate_out(n: int) -> KernelOut:
-    """Output arrays for ``n`` lines."""
+    """Output arrays for ``n`` lines.
+
+    Decimal outputs are ``[n, 2]`` int64: the low and high words of the 128-bit integer an
+    Arrow decimal128 column stores, so the result columns are these very buffers (no copy).
+    Column 0 is the value; -1 there means null.
+    """
     def a(dtype):
         return np.empty(n, dtype)
+
+    def wide():
+        return np.empty((n, 2), np.int64)
     return KernelOut(
         status=a(np.uint8), method=a(np.uint8), reason=a(np.uint8), flags=a(np.uint32),
-        fee=a(np.int64), allowed=a(np.int64), deductible=a(np.int64), copay=a(np.int64),
-        coinsurance=a(np.int64), paid=a(np.int64), liability=a(np.int64),
-        total_rvu=a(np.int64), cf=a(np.int64), base_units=a(np.int64), time_units=a(np.int64),
-        drug_coins=a(np.int64), version_kind=a(np.uint8), version_idx=a(np.int16),
+        fee=wide(), allowed=wide(), deductible=wide(), copay=wide(), coinsurance=wide(),
+        paid=wide(), liability=wide(), total_rvu=wide(), cf=wide(), base_units=wide(),
+        time_units=wide(), drug_coins=wide(), version_kind=a(np.uint8), version_idx=a(np.int16),
         gap_source=a(np.int32), carc=a(np.int16),
     )
 
@@ -57,6 +64,12 @@ _R_STATUS_DENIED, _R_STATUS_BUNDLED = R["status_denied"], R["status_bundled"]
 def half_up(num, den):
     """round(num / den) half-up, for num >= 0 and den > 0."""
     return (2 * num + den) // (2 * den)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _put_wide(a, i, value):
+    a[i, 0] = value
+    a[i, 1] = -1 if value < 0 else 0  # sign extension into the high word
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -398,18 +411,18 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         o.method[i] = method
         o.reason[i] = reason
         o.flags[i] = flags
-        o.fee[i] = fee
-        o.allowed[i] = allowed
-        o.deductible[i] = d
-        o.copay[i] = cp
-        o.coinsurance[i] = co
-        o.paid[i] = paid
-        o.liability[i] = liability
-        o.total_rvu[i] = total_rvu
-        o.cf[i] = cf_used
-        o.base_units[i] = base_t
-        o.time_units[i] = time_t
-        o.drug_coins[i] = drug_coins
+        _put_wide(o.fee, i, fee)
+        _put_wide(o.allowed, i, allowed)
+        _put_wide(o.deductible, i, d)
+        _put_wide(o.copay, i, cp)
+        _put_wide(o.coinsurance, i, co)
+        _put_wide(o.paid, i, paid)
+        _put_wide(o.liability, i, liability)
+        _put_wide(o.total_rvu, i, total_rvu)
+        _put_wide(o.cf, i, cf_used)
+        _put_wide(o.base_units, i, base_t)
+        _put_wide(o.time_units, i, time_t)
+        _put_wide(o.drug_coins, i, drug_coins)
         o.version_kind[i] = vkind
         o.version_idx[i] = vidx
         o.gap_source[i] = gsrc

@@ -25,12 +25,18 @@ OUTPUT_COLUMNS = (
 
 def decimal_array(values: np.ndarray, scale: int, valid: np.ndarray | None = None,
                   precision: int = 18) -> pa.Array:
-    """An Arrow decimal128 array whose unscaled integers are ``values`` (no rounding)."""
-    values = np.ascontiguousarray(values, dtype=np.int64)
-    n = len(values)
-    words = np.empty((n, 2), np.int64)
-    words[:, 0] = values
-    words[:, 1] = values >> 63  # sign extension into the high word
+    """An Arrow decimal128 array whose unscaled integers are ``values`` (no rounding).
+
+    ``values`` is int64 ``[n]``, or ``[n, 2]`` already in decimal128 layout (used as is).
+    """
+    if values.ndim == 2:
+        words = np.ascontiguousarray(values)
+    else:
+        values = np.asarray(values, dtype=np.int64)
+        words = np.empty((len(values), 2), np.int64)
+        words[:, 0] = values
+        words[:, 1] = values >> 63  # sign extension into the high word
+    n = len(words)
     validity = None
     nulls = 0
     if valid is not None and not valid.all():
@@ -77,6 +83,9 @@ def flags_array(flags: np.ndarray) -> pa.Array:
 class PricingResult:
     """Every priced line, its adjustments, and summaries.
 
+    The priced lines are held as an Arrow table; the polars frames are made on first use, so
+    a batch that only writes Parquet never pays for them.
+
     Attributes
     ----------
     lines : polars.DataFrame
@@ -86,15 +95,35 @@ class PricingResult:
         such that each line's billed charge = paid amount + its adjustments.
     """
 
-    def __init__(self, lines: pl.DataFrame, adjustments: pl.DataFrame, contract=None,
-                 schedules=None):
-        self.lines = lines
-        self.adjustments = adjustments
+    def __init__(self, table: pa.Table, adjustments_table, contract=None, schedules=None):
+        self.table = table                       # pyarrow.Table of the priced lines
+        self._adjustments_table = adjustments_table  # pyarrow.Table, or a callable making one
         self.contract = contract
         self.schedules = schedules
+        self._lines = None
+        self._adjustments = None
+
+    @property
+    def lines(self) -> pl.DataFrame:
+        if self._lines is None:
+            self._lines = pl.from_arrow(self.table)
+        return self._lines
+
+    @property
+    def adjustments_table(self) -> pa.Table:
+        """The adjustments as a pyarrow Table (built on first use)."""
+        if callable(self._adjustments_table):
+            self._adjustments_table = self._adjustments_table()
+        return self._adjustments_table
+
+    @property
+    def adjustments(self) -> pl.DataFrame:
+        if self._adjustments is None:
+            self._adjustments = pl.from_arrow(self.adjustments_table)
+        return self._adjustments
 
     def __repr__(self) -> str:
-        return f"PricingResult({self.lines.height} lines, {self.adjustments.height} adjustments)"
+        return f"PricingResult({self.table.num_rows} lines)"
 
     def summary(self) -> pl.DataFrame:
         """Totals by ``line_of_business`` and ``pricing_method``.
@@ -137,11 +166,10 @@ def adjustment_slots(out, enc) -> tuple[np.ndarray, ...]:
     n = len(out.status)
     priced = out.status == PRICED
     billed = np.where(enc.billed_ok, enc.billed, 0)
-    reduction = np.where(priced, billed - out.allowed, 0)
-    amount = np.stack([np.where(priced, reduction, billed), out.deductible, out.copay,
-                       out.coinsurance], axis=1)
-    present = np.stack([~priced | (reduction > 0), out.deductible > 0, out.copay > 0,
-                        out.coinsurance > 0], axis=1)
+    ded, copay, coins = out.deductible[:, 0], out.copay[:, 0], out.coinsurance[:, 0]
+    reduction = np.where(priced, billed - out.allowed[:, 0], 0)
+    amount = np.stack([np.where(priced, reduction, billed), ded, copay, coins], axis=1)
+    present = np.stack([~priced | (reduction > 0), ded > 0, copay > 0, coins > 0], axis=1)
     group = np.where(present, np.array([G_CO, G_PR, G_PR, G_PR], np.uint8), 0).astype(np.uint8)
     carc = np.empty((n, 4), np.int16)
     carc[:, 0] = np.where(priced, 45, out.carc)
@@ -152,7 +180,7 @@ def adjustment_slots(out, enc) -> tuple[np.ndarray, ...]:
     return group, carc, amount, step
 
 
-def adjustments_frame(claim_id: pa.ChunkedArray, line_number: pa.ChunkedArray, out, enc) -> pl.DataFrame:
+def adjustments_table(claim_id: pa.ChunkedArray, line_number: pa.ChunkedArray, out, enc) -> pa.Table:
     """One row per adjustment, in line order (slots within a line in §12 order)."""
     group, carc, amount, step = adjustment_slots(out, enc)
     rows, slots = np.nonzero(group)
@@ -166,7 +194,7 @@ def adjustments_frame(claim_id: pa.ChunkedArray, line_number: pa.ChunkedArray, o
         "step": names_array(step[rows, slots], STEPS),
         "line_index": pa.array(rows.astype(np.int64)),
     })
-    return pl.from_arrow(table)
+    return table
 
 
 def output_columns(out, enc, arrays) -> dict[str, pa.Array]:
@@ -194,7 +222,7 @@ def output_columns(out, enc, arrays) -> dict[str, pa.Array]:
     return {
         "line_status": names_array(out.status, LINE_STATUSES),
         "pricing_method": names_array(out.method, METHODS),
-        "fee_schedule_amount": decimal_array(out.fee, 2, out.fee >= 0),
+        "fee_schedule_amount": decimal_array(out.fee, 2, out.fee[:, 0] >= 0),
         "allowed_amount": decimal_array(out.allowed, 2),
         "deductible_applied": decimal_array(out.deductible, 2),
         "copay_applied": decimal_array(out.copay, 2),
@@ -203,11 +231,11 @@ def output_columns(out, enc, arrays) -> dict[str, pa.Array]:
         "member_liability": decimal_array(out.liability, 2),
         "locality": loc_col,
         "schedule_version": names_array(vcode, versions, vvalid),
-        "total_rvu": decimal_array(out.total_rvu, 2, out.total_rvu >= 0),
-        "conversion_factor": decimal_array(out.cf, 4, out.cf >= 0),
-        "anesthesia_base_units": decimal_array(out.base_units, 1, out.base_units >= 0),
-        "anesthesia_time_units": decimal_array(out.time_units, 1, out.time_units >= 0),
-        "drug_coinsurance_pct": decimal_array(out.drug_coins, 3, out.drug_coins >= 0),
+        "total_rvu": decimal_array(out.total_rvu, 2, out.total_rvu[:, 0] >= 0),
+        "conversion_factor": decimal_array(out.cf, 4, out.cf[:, 0] >= 0),
+        "anesthesia_base_units": decimal_array(out.base_units, 1, out.base_units[:, 0] >= 0),
+        "anesthesia_time_units": decimal_array(out.time_units, 1, out.time_units[:, 0] >= 0),
+        "drug_coinsurance_pct": decimal_array(out.drug_coins, 3, out.drug_coins[:, 0] >= 0),
         "gap_fill_source": names_array(np.maximum(out.gap_source, 0), gsources, out.gap_source >= 0),
         "flags": flags_array(out.flags),
         "reason": names_array(out.reason, REASONS, out.reason != 0),
