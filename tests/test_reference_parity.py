@@ -175,3 +175,14 @@ def test_every_cms_locality_agrees(schedules, contract):
     assert len(schedules.localities()) == 109
     result = assert_same(claims, contract, schedules)
     assert (result.lines["pricing_method"] == "rbrvs").all()
+
+
+def test_every_rejection_reason_agrees(schedules, contract):
+    """Each kind of bad value of §4 (the reference's own hand-checked list), as CSV text."""
+    from test_reference_pricer import REJECTIONS, frame
+    rows = [{k: (str(v) if v is not None and not isinstance(v, str) else v) for k, v in r.items()}
+            for r, _ in REJECTIONS]
+    claims = frame(*rows, received_date="2025-04-01", date_of_service="2025-03-01")
+    claims = claims.with_columns(pl.col(c).cast(pl.String) for c in claims.columns)
+    result = assert_same(claims, contract, schedules)
+    assert result.lines["reason"].cast(str).to_list() == [reason for _, reason in REJECTIONS]
