@@ -173,7 +173,10 @@ def _text_dict(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:
     values = chunks[0].dictionary.to_pylist()
     parts = []
     for ch in chunks:
-        idx = ch.indices.fill_null(-1)
+        idx = ch.indices
+        if idx.type != pa.int32():  # polars exports uint32 indices
+            idx = pc.cast(idx, pa.int32())
+        idx = idx.fill_null(-1)
         parts.append(np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int32))
     return np.concatenate(parts) if parts else np.zeros(0, np.int32), values
 
@@ -581,7 +584,7 @@ def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
 
     facility_table = np.zeros(100, bool)
     facility_table[list(FACILITY_POS)] = True
-    return EncodedLines(
+    return _typed(EncodedLines(
         n=n, reason=reason, flags=flags, lob=np.where(lob < 0, 0, lob).astype(np.int8),
         dos=np.where(dos_state == 0, dos, 0).astype(np.int32), code=code, unlisted=unlisted,
         modifiers=np.ascontiguousarray(modifiers), units=units,
@@ -589,7 +592,25 @@ def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
         deductible=shares["deductible"], copay=shares["copay"], coinsurance=shares["coinsurance"],
         qmb=_bools(_present(table, "qmb"), n), facility=facility_table[pos],
         locality=locality, ndc_ok=_ndc_ok(_present(table, "ndc"), n), member_id=member_id,
-    )
+    ))
+
+
+_DTYPES = {
+    "reason": np.uint8, "flags": np.uint32, "lob": np.int8, "dos": np.int32, "code": np.int32,
+    "unlisted": np.bool_, "modifiers": np.uint8, "units": np.int64, "billed": np.int64,
+    "billed_ok": np.bool_, "deductible": np.int64, "copay": np.int64, "coinsurance": np.int64,
+    "qmb": np.bool_, "facility": np.bool_, "locality": np.int32, "ndc_ok": np.bool_,
+}
+
+
+def _typed(enc: EncodedLines) -> EncodedLines:
+    """Every array in the dtype the kernel is compiled for (an empty input included)."""
+    for name, dtype in _DTYPES.items():
+        value = getattr(enc, name)
+        if name == "modifiers":
+            value = np.asarray(value, dtype).reshape(enc.n, 4)
+        setattr(enc, name, np.ascontiguousarray(value, dtype=dtype))
+    return enc
 
 
 def days_of(d: dt.date) -> int:
