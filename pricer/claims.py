@@ -36,6 +36,9 @@ TEXT_COLUMNS = (
     "frequency_code", "ndc", "rendering_npi",
 )
 
+# Text columns read from Parquet as dictionaries: few distinct values per many lines.
+DICTIONARY_COLUMNS = tuple(c for c in TEXT_COLUMNS if c not in ("claim_id", "rendering_npi"))
+
 # What each column may be in a typed input (Parquet, Arrow, frames). CSV is all text.
 _TEXT, _INT, _NUM, _DATE, _BOOL = "text", "integer", "number", "date", "boolean"
 ACCEPTED_TYPES = {
@@ -84,7 +87,8 @@ def read_claims(claims, *, columns: list[str] | None = None) -> tuple[pa.Table, 
             try:
                 schema = pq.read_schema(path)
                 # Dictionary pages decode straight into dictionary arrays: no hashing of strings.
-                text_cols = [f.name for f in schema if f.name in TEXT_COLUMNS and
+                # Not for near-unique columns (claim IDs, NPIs): a dictionary there costs more.
+                text_cols = [f.name for f in schema if f.name in DICTIONARY_COLUMNS and
                              (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
                 table = pq.read_table(path, read_dictionary=text_cols, columns=columns)
             except (pa.ArrowInvalid, OSError) as exc:

@@ -16,23 +16,15 @@ import polars as pl
 SAMPLE = Path(__file__).parent / "sample" / "claims_sample.csv"
 
 
+from pricer.result import write_frame
+
+
 def _load(args):
     from pricer.contract import Contract, default_contract
     from pricer.schedules import load_schedules
     schedules = load_schedules(args.schedules) if getattr(args, "schedules", None) else load_schedules()
     contract = Contract.from_toml(args.contract) if getattr(args, "contract", None) else default_contract()
     return contract, schedules
-
-
-def write_frame(frame: pl.DataFrame, path: Path) -> None:
-    """Parquet by default; CSV when the name ends in .csv (flags joined with ';')."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".csv":
-        frame = frame.with_columns(
-            [pl.col(c).list.join(";") for c, t in frame.schema.items() if isinstance(t, pl.List)])
-        frame.write_csv(path)
-    else:
-        frame.write_parquet(path)
 
 
 def _print_summary(summary: pl.DataFrame) -> None:

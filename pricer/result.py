@@ -125,12 +125,34 @@ class PricingResult:
     def __repr__(self) -> str:
         return f"PricingResult({self.table.num_rows} lines)"
 
+    def write(self, path, adjustments=None) -> None:
+        """Write the priced lines (and optionally the adjustments) to Parquet, or CSV by suffix.
+
+        CSV cannot hold lists: ``flags`` is joined with ``;`` there.
+        """
+        write_frame(self.lines, path)
+        if adjustments is not None:
+            write_frame(self.adjustments, adjustments)
+
     def summary(self) -> pl.DataFrame:
         """Totals by ``line_of_business`` and ``pricing_method``.
 
         Billed totals count lines whose billed charge is a valid amount.
         """
         return summarize(self.lines)
+
+
+def write_frame(frame: pl.DataFrame, path) -> None:
+    """Parquet by default; CSV when the name ends in .csv (list columns joined with ';')."""
+    from pathlib import Path
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        frame.with_columns(
+            pl.col(c).list.join(";") for c, t in frame.schema.items() if isinstance(t, pl.List)
+        ).write_csv(path)
+    else:
+        frame.write_parquet(path)
 
 
 def summarize(lines: pl.DataFrame) -> pl.DataFrame:
