@@ -39,3 +39,17 @@ def test_kernel_lines_per_second(benchmark, encoded):
     benchmark.extra_info["threads"] = int(os.environ.get("NUMBA_NUM_THREADS", 0)) or \
         __import__("numba").get_num_threads()
     benchmark.extra_info["priced_share"] = float(np.mean(out.status == 0))
+
+
+def test_kernel_preallocated_lines_per_second(benchmark, encoded):
+    """The pricing alone: output arrays allocated once and reused across rounds, as a batch
+    pricing block after block would (first-touch page faults of fresh memory excluded)."""
+    from pricer.engine import run_kernel
+    from pricer.pricing_nb import allocate_out
+    enc, arrays = encoded
+    out = allocate_out(enc.n)
+    run_kernel(enc, arrays, out)
+    benchmark.pedantic(run_kernel, args=(enc, arrays, out), rounds=KERNEL_ROUNDS,
+                       warmup_rounds=1, iterations=1)
+    assert (out.allowed[:, 0] >= 0).all()
+    benchmark.extra_info.update(lines_per_second(benchmark, enc.n))

@@ -25,9 +25,13 @@ def _defaults(contract, schedules):
     return contract, schedules
 
 
-def run_kernel(enc, arrays):
-    """Price encoded lines; returns the kernel's output arrays."""
-    out = allocate_out(enc.n)
+def run_kernel(enc, arrays, out=None):
+    """Price encoded lines; returns the kernel's output arrays.
+
+    ``out`` (from ``allocate_out``) is reused when given: a batch pricing block after block
+    saves the first-touch cost of fresh memory.
+    """
+    out = allocate_out(enc.n) if out is None else out
     price_lines_nb(enc.reason, enc.flags, enc.lob, enc.dos, enc.code, enc.unlisted,
                    enc.modifiers, enc.units, enc.billed, enc.billed_ok, enc.deductible,
                    enc.copay, enc.coinsurance, enc.qmb, enc.facility, enc.locality, enc.ndc_ok,

@@ -60,19 +60,19 @@ _R_PCTC_REQ, _R_ANES_MOD, _R_NDC = R["pctc_modifier_required"], R["anesthesia_mo
 _R_STATUS_DENIED, _R_STATUS_BUNDLED = R["status_denied"], R["status_bundled"]
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always")
 def half_up(num, den):
     """round(num / den) half-up, for num >= 0 and den > 0."""
     return (2 * num + den) // (2 * den)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always")
 def _put_wide(a, i, value):
     a[i, 0] = value
     a[i, 1] = -1 if value < 0 else 0  # sign extension into the high word
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always")
 def _vintage(dos, froms, tos):
     # overlapping vintages: the latest-starting one wins, as Schedules.covering does
     best = -1
@@ -82,7 +82,7 @@ def _vintage(dos, froms, tos):
     return best
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always")
 def _newest_since(dos, froms):
     best = -1
     for v in range(froms.shape[0]):
@@ -91,7 +91,7 @@ def _newest_since(dos, froms):
     return best
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always")
 def _rbrvs_unit(t, w, pe, mp, g, loc, dos, cf, rounding):
     """(per-unit amount in cents, total RVU in hundredths) per §6."""
     gw = t.gpci_work[g, loc]
@@ -106,7 +106,7 @@ def _rbrvs_unit(t, w, pe, mp, g, loc, dos, cf, rounding):
     return per_unit, total_rvu
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True)
 def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, units_a, billed_a,
                 billed_ok, ded_a, copay_a, coins_a, qmb, facility, loc_a, ndc_ok, t, o):
     # one call prices a block of lines: passing the tables per line would cost more than pricing it
@@ -429,7 +429,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         o.carc[i] = carc
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, parallel=True)
 def price_lines_nb(reason_in, flags_in, lob, dos, code, unlisted, mods, units, billed, billed_ok,
                    deductible, copay, coinsurance, qmb, facility, locality, ndc_ok, t, o):
     """Price every line independently (rule book §5-§10, §12) into the arrays of ``o``."""

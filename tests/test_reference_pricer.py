@@ -26,15 +26,9 @@ BIG = "99999.99"
 
 
 @pytest.fixture(scope="module")
-def sched():
-    from pricer.schedules import load_schedules
-    return load_schedules()
-
-
-@pytest.fixture(scope="module")
-def contract():
-    from pricer.contract import default_contract
-    return default_contract()
+def sched(schedules):
+    """The bundled schedules (conftest's session fixture) under this module's short name."""
+    return schedules
 
 
 def frame(*rows: dict, **common) -> pl.DataFrame:
