@@ -293,9 +293,9 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                             method = M_DENIED
                             carc = 4
                         else:
-                            w = t.rvu_work[v, sc, row]
-                            pe = t.rvu_pe_f[v, sc, row] if facility[i] else t.rvu_pe_nf[v, sc, row]
-                            mp = t.rvu_mp[v, sc, row]
+                            w = np.int64(t.rvu_values[v, sc, row, 0])
+                            pe = np.int64(t.rvu_values[v, sc, row, 2 if facility[i] else 1])
+                            mp = np.int64(t.rvu_values[v, sc, row, 3])
                             if w + pe + mp <= 0:
                                 gap = True
                             else:

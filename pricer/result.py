@@ -152,7 +152,7 @@ def write_frame(frame: pl.DataFrame, path) -> None:
             pl.col(c).list.join(";") for c, t in frame.schema.items() if isinstance(t, pl.List)
         ).write_csv(path)
     else:
-        frame.write_parquet(path)
+        frame.write_parquet(path, compression="zstd", compression_level=1)  # same size, faster
 
 
 def summarize(lines: pl.DataFrame) -> pl.DataFrame:
