@@ -92,12 +92,13 @@ def _newest_since(dos, froms):
 
 
 @njit(cache=True, inline="always")
-def _rbrvs_unit(t, w, pe, mp, g, loc, dos, cf, rounding):
+def _rbrvs_unit(gpci_work, gpci_work_nofloor, gpci_pe, gpci_mp, floor_through, w, pe, mp, g,
+                loc, dos, cf, rounding):
     """(per-unit amount in cents, total RVU in hundredths) per §6."""
-    gw = t.gpci_work[g, loc]
-    if dos > t.gpci_floor_through[g] and t.gpci_work_nofloor[g, loc] >= 0:
-        gw = t.gpci_work_nofloor[g, loc]
-    adj = w * gw + pe * t.gpci_pe[g, loc] + mp * t.gpci_mp[g, loc]  # 1/100 x 1/1000
+    gw = gpci_work[g, loc]
+    if dos > floor_through[g] and gpci_work_nofloor[g, loc] >= 0:
+        gw = gpci_work_nofloor[g, loc]
+    adj = w * gw + pe * gpci_pe[g, loc] + mp * gpci_mp[g, loc]  # 1/100 x 1/1000
     total_rvu = half_up(adj, 1000)
     if rounding == 0:  # rvu_2dp: round the RVU, then the dollars
         per_unit = half_up(total_rvu * cf, 10_000)
@@ -306,7 +307,9 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                                 else:
                                     cf = t.lob_cf[L] if t.lob_cf[L] >= 0 else t.rvu_cf[v]
                                     per_unit, total_rvu = _rbrvs_unit(
-                                        t, w, pe, mp, g, loc, dos, cf, t.lob_rounding[L])
+                                        t.gpci_work, t.gpci_work_nofloor, t.gpci_pe, t.gpci_mp,
+                                        t.gpci_floor_through, w, pe, mp, g, loc, dos, cf,
+                                        t.lob_rounding[L])
                                     fee = per_unit * units
                                     method = M_RBRVS
                                     cf_used = cf
@@ -351,8 +354,9 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                             else:
                                 pe = t.gf_pe_f[best] if facility[i] else t.gf_pe_nf[best]
                                 per_unit, total_rvu = _rbrvs_unit(
-                                    t, t.gf_work[best], pe, t.gf_mp[best], g, loc, dos, cf,
-                                    t.lob_rounding[L])
+                                    t.gpci_work, t.gpci_work_nofloor, t.gpci_pe, t.gpci_mp,
+                                    t.gpci_floor_through, t.gf_work[best], pe, t.gf_mp[best], g,
+                                    loc, dos, cf, t.lob_rounding[L])
                                 fee = per_unit * units
                                 cf_used = cf
                                 priced = True
