@@ -476,16 +476,11 @@ def _localities(table: pa.Table, n: int, dos: np.ndarray, arrays, contract) -> n
         cblank = _lookup(ci, [_blank(v) for v in cvals], True, bool)
         use = ~decided & ~sblank & ~cblank
         if use.any():
+            def county(k):
+                s_i, c_i = divmod(k // 64, len(cvals) + 1)
+                return arrays.locality_for_county(svals[s_i], cvals[c_i], k % 64)
             key = (si[use].astype(np.int64) * (len(cvals) + 1) + ci[use]) * 64 + locco_v[use]
-            uniq, inv = np.unique(key, return_inverse=True)
-            per = []
-            for k in uniq.tolist():
-                v = k % 64
-                pair = k // 64
-                s_i, c_i = divmod(pair, len(cvals) + 1)
-                loc = arrays.locality_for_county(svals[s_i], cvals[c_i], v)
-                per.append(loc_index.get(loc, -1) if loc else -1)
-            result[use] = np.asarray(per, np.int32)[inv]
+            result[use] = _resolve_distinct(key, county, loc_index)
             decided |= use
 
     zp = _present(table, "service_zip")
@@ -497,13 +492,30 @@ def _localities(table: pa.Table, n: int, dos: np.ndarray, arrays, contract) -> n
         use = ~decided & ~zblank
         if use.any():
             key = zi[use].astype(np.int64) * 64 + locco_v[use]
-            uniq, inv = np.unique(key, return_inverse=True)
-            per = []
-            for k in uniq.tolist():
-                loc = arrays.locality_for_zip(zvals[k // 64], k % 64)
-                per.append(loc_index.get(loc, -1) if loc else -1)
-            result[use] = np.asarray(per, np.int32)[inv]
+            result[use] = _resolve_distinct(
+                key, lambda k: arrays.locality_for_zip(zvals[k // 64], k % 64), loc_index)
     return result
+
+
+def _resolve_distinct(key: np.ndarray, resolve, loc_index: dict) -> np.ndarray:
+    """Locality index per line, calling ``resolve`` once per distinct key (-1: unresolved).
+
+    Keys are small non-negative integers (value codes x vintage): a dense table finds the
+    distinct ones in one pass, without sorting the lines.
+    """
+    def index(k):
+        loc = resolve(k)
+        return loc_index.get(loc, -1) if loc else -1
+    size = int(key.max()) + 1
+    if size <= 4 * len(key) + 4096:
+        seen = np.zeros(size, bool)
+        seen[key] = True
+        table = np.full(size, -1, np.int32)
+        distinct = np.flatnonzero(seen)
+        table[distinct] = [index(k) for k in distinct.tolist()]
+        return table[key]
+    distinct, inverse = np.unique(key, return_inverse=True)
+    return np.asarray([index(k) for k in distinct.tolist()], np.int32)[inverse]
 
 
 def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
