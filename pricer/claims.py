@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pricer import columns_nb as cnb
 from pricer.vocabulary import FACILITY_POS, F, LOBS, MOD_INVALID, MOD_OTHER, R
 
 REQUIRED = (
@@ -164,31 +165,65 @@ def check_columns(table: pa.Table, source: str, is_text: bool) -> None:
 # ---------------------------------------------------------------------------------------------
 # column conversions
 
+_NO_BITS = np.zeros(0, np.uint8)
+
+
+def _chunks(col) -> list[pa.Array]:
+    return col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+
+
+def _bits(arr: pa.Array) -> tuple[np.ndarray, int]:
+    """A chunk's validity bits (empty when it has no nulls) and its bit offset."""
+    if arr.null_count == 0 or arr.buffers()[0] is None:
+        return _NO_BITS, 0
+    return np.frombuffer(arr.buffers()[0], np.uint8), arr.offset
+
+
+def _values(arr: pa.Array, dtype, width: int = 1) -> np.ndarray:
+    """A fixed-width chunk's own slots of its value buffer, as a numpy view (no copy)."""
+    count = (arr.offset + len(arr)) * width
+    return np.frombuffer(arr.buffers()[1], dtype, count=count)[arr.offset * width:]
+
+
 def _text_dict(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:
-    """Dictionary-encode a column as text: (index per line, -1 for null; distinct values)."""
+    """Dictionary-encode a column as text: (index per line, -1 for null; distinct values).
+
+    Chunks read from Parquet each carry their own dictionary: the dictionaries (small) are
+    stacked and made distinct, and each line's index is mapped in one pass, rather than
+    unifying the chunks line by line.
+    """
     if not pa.types.is_dictionary(col.type):
         if _family(col.type) != _TEXT:
             col = pc.cast(col, pa.string())
         col = pc.dictionary_encode(col)
-    col = col.unify_dictionaries() if isinstance(col, pa.ChunkedArray) else col
-    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    chunks = _chunks(col)
+    codes = np.empty(len(col), np.int32)
     if not chunks:
-        return np.zeros(0, np.int32), []
-    values = chunks[0].dictionary.to_pylist()
-    parts = []
-    for ch in chunks:
+        return codes, []
+    dicts = [ch.dictionary for ch in chunks]
+    if all(d.equals(dicts[0]) for d in dicts[1:]):
+        bases = [0] * len(chunks)
+        distinct = dicts[0]
+        if distinct.null_count:
+            distinct = distinct.fill_null("")  # a null dictionary value reads as blank
+        remap = np.arange(len(distinct), dtype=np.int32)
+    else:
+        bases = np.cumsum([0] + [len(d) for d in dicts[:-1]]).tolist()
+        stacked = pc.dictionary_encode(pa.concat_arrays(dicts))
+        distinct = stacked.dictionary
+        remap = np.asarray(stacked.indices.fill_null(-1).to_numpy(zero_copy_only=False), np.int32)
+    start = 0
+    for ch, base in zip(chunks, bases):
         idx = ch.indices
-        if idx.type != pa.int32():  # polars exports uint32 indices
-            idx = pc.cast(idx, pa.int32())
-        idx = idx.fill_null(-1)
-        parts.append(np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int32))
-    return np.concatenate(parts) if parts else np.zeros(0, np.int32), values
+        cnb.gather_codes(codes, start, _values(idx, idx.type.to_pandas_dtype()), *_bits(idx),
+                         remap, base)
+        start += len(ch)
+    return codes, distinct.to_pylist()
 
 
 def _lookup(idx: np.ndarray, per_value: list, fill, dtype) -> np.ndarray:
     """Per-line values from per-distinct-value results; ``fill`` where the line is null."""
-    table = np.array(list(per_value) + [fill], dtype=dtype)
-    return np.take(table, idx, mode="wrap")  # -1 (null) wraps to the fill slot
+    return cnb.lookup(np.array(list(per_value) + [fill], dtype=dtype), idx)
 
 
 def _blank(v) -> bool:
@@ -202,6 +237,44 @@ def _series(col: pa.ChunkedArray) -> pl.Series:
 
 
 _NUMBER_RE = r"^[+-]?\d{1,15}(\.\d*)?$"
+
+_FIXED_INTS = (pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32())
+
+
+def _fixed_ints(col) -> bool:
+    return col.type in _FIXED_INTS
+
+
+def _integers(col, n: int, dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
+    """Values of an integer (or date32) column straight from its buffers, and state 0 ok/1 null."""
+    values = np.empty(n, dtype)
+    state = np.empty(n, np.uint8)
+    start = 0
+    np_type = np.int32 if pa.types.is_date32(col.type) else col.type.to_pandas_dtype()
+    for ch in _chunks(col):
+        cnb.integers(values, state, start, _values(ch, np_type), *_bits(ch))
+        start += len(ch)
+    return values, state
+
+
+def _blank_text(col, n: int) -> np.ndarray:
+    """True where a value is null, or text that is empty or only whitespace."""
+    if _family(col.type) != _TEXT or pa.types.is_dictionary(col.type) or \
+            pa.types.is_string_view(col.type):
+        if _family(col.type) != _TEXT and not pa.types.is_dictionary(col.type):
+            return np.asarray(col.is_null().to_numpy(zero_copy_only=False), bool)
+        idx, values = _text_dict(col)
+        return _lookup(idx, [_blank(v) for v in values], True, bool)
+    out = np.empty(n, bool)
+    off_type = np.int64 if pa.types.is_large_string(col.type) else np.int32
+    start = 0
+    for ch in _chunks(col):
+        buffers = ch.buffers()
+        offsets = np.frombuffer(buffers[1], off_type, count=ch.offset + len(ch) + 1)[ch.offset:]
+        data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else _NO_BITS
+        cnb.blank_strings(out, start, offsets, data, *_bits(ch))
+        start += len(ch)
+    return out
 
 
 def _decimal_text(s: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series, pl.Series]:
@@ -225,8 +298,19 @@ def money_cents(col: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.nda
     if col is None:
         state[:] = 1
         return cents, state
-    s = _series(col)
+    if pa.types.is_decimal128(col.type) and col.type.scale <= 18:
+        scale = col.type.scale
+        up, down = (10 ** (2 - scale), 1) if scale <= 2 else (1, 10 ** (scale - 2))
+        start = 0
+        for ch in _chunks(col):
+            cnb.decimal_cents(cents, state, start, _values(ch, np.int64, 2), *_bits(ch), up, down)
+            start += len(ch)
+        return cents, state
     fam = _family(col.type)
+    if fam == _INT and _fixed_ints(col):
+        values, state = _integers(col, n)
+        return values * 100, state
+    s = _series(col)
     if fam == "null":
         state[:] = 1
     elif fam == _INT:
@@ -271,8 +355,11 @@ def money_cents(col: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.nda
 
 def units_values(col: pa.ChunkedArray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Whole units per line and a state: 0 ok, 1 missing, 2 not a number, 4 < 1, 5 fractional."""
-    s = _series(col)
     fam = _family(col.type)
+    if fam == _INT and _fixed_ints(col):
+        v, missing = _integers(col, n)
+        return v, np.where(missing == 1, 1, np.where(v < 1, 4, 0)).astype(np.uint8)
+    s = _series(col)
     state = np.zeros(n, np.uint8)
     if fam == "null":
         return np.zeros(n, np.int64), np.ones(n, np.uint8)
@@ -305,6 +392,10 @@ def date_days(col: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.ndarr
     """Days since 1970-01-01 per line and a state: 0 ok, 1 missing, 2 not an ISO date."""
     if col is None:
         return np.full(n, NO_DATE, np.int32), np.ones(n, np.uint8)
+    if pa.types.is_date32(col.type):
+        days, missing = _integers(col, n, np.int32)
+        days[missing == 1] = NO_DATE
+        return days, missing
     s = _series(col)
     fam = _family(col.type)
     if fam == "null":
@@ -401,26 +492,38 @@ def _modifier_ids(col: pa.ChunkedArray | None, n: int, index: dict[str, int]) ->
     return _lookup(idx, ids, 0, np.uint8)
 
 
-def _member_ids(col: pa.ChunkedArray, n: int) -> tuple[pa.Array, np.ndarray]:
+def _member_ids(col: pa.ChunkedArray, n: int) -> tuple[pa.ChunkedArray, np.ndarray]:
     """Normalised member IDs (1-8 digits, zero-filled) and state: 0 ok, 1 missing, 2 invalid.
 
-    Worked on the distinct values only; the result is dictionary-encoded.
+    Worked chunk by chunk on each chunk's dictionary: the lines keep their dictionary indices
+    and get the normalised dictionary; an invalid ID is kept as given, a blank one is null.
     """
-    if _family(col.type) == _INT:
+    if _family(col.type) != _TEXT:
         col = pc.cast(col, pa.string())
-    idx, values = _text_dict(col)
-    raw = pl.Series(values, dtype=pl.String)
-    st = raw.str.strip_chars()
-    blank = (st.is_null() | (st == "")).to_numpy()
-    ok = st.str.contains(r"^\d{1,8}$").fill_null(False).to_numpy()
-    norm = pl.select(pl.when(pl.lit(ok)).then(st.str.zfill(8)).otherwise(raw)).to_series()
-    state = _lookup(idx, np.select([blank, ~ok], [1, 2], 0).tolist(), 1, np.uint8)
-    # distinct raw values can normalise to one ID ("123", "00000123"): re-encode
-    codes = pc.dictionary_encode(norm.to_arrow())
-    remap = np.asarray(codes.indices.fill_null(-1).to_numpy(zero_copy_only=False), np.int32)
-    line_codes = _lookup(idx, remap.tolist(), -1, np.int32)
-    missing = (line_codes < 0) | _lookup(idx, blank.tolist(), True, bool)
-    ids = pa.DictionaryArray.from_arrays(pa.array(line_codes, mask=missing), codes.dictionary)
+    if not pa.types.is_dictionary(col.type):
+        col = pc.dictionary_encode(col)
+    state = np.empty(n, np.uint8)
+    chunks, start = [], 0
+    for ch in _chunks(col):
+        raw = ch.dictionary.cast(pa.string())
+        trimmed = pc.utf8_trim_whitespace(raw)
+        blank = np.asarray(pc.fill_null(pc.equal(trimmed, ""), True).to_numpy(zero_copy_only=False))
+        ok = np.asarray(pc.fill_null(pc.match_substring_regex(trimmed, r"^\d{1,8}$"), False)
+                        .to_numpy(zero_copy_only=False))
+        norm = pc.if_else(pa.array(ok), pc.utf8_lpad(trimmed, 8, "0"), raw)
+        per_value = np.append(np.select([blank, ~ok], [1, 2], 0), 1).astype(np.uint8)
+        idx = ch.indices
+        codes = np.empty(len(ch), np.int32)
+        cnb.gather_codes(codes, 0, _values(idx, idx.type.to_pandas_dtype()), *_bits(idx),
+                         np.arange(len(raw), dtype=np.int32), 0)
+        line_state = cnb.lookup(per_value, codes)
+        state[start:start + len(ch)] = line_state
+        start += len(ch)
+        if blank.any() or ch.null_count or idx.type != pa.int32():  # rare: blank IDs become null
+            idx = pa.array(np.maximum(codes, 0), mask=line_state == 1)
+        chunks.append(pa.DictionaryArray.from_arrays(idx, norm))
+    ids = pa.chunked_array(chunks, pa.dictionary(pa.int32(), pa.string())) if chunks else \
+        pa.chunked_array([], pa.dictionary(pa.int32(), pa.string()))
     return ids, state
 
 
@@ -525,7 +628,7 @@ def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
     flags = np.zeros(n, np.uint32)
 
     def reject(mask, name):
-        np.putmask(reason, (reason == 0) & mask, R[name])
+        cnb.reject_where(reason, mask, R[name])
 
     # 1. missing required values; the other checks below add theirs in rule-book order.
     hc_idx, hc_vals = _text_dict(table.column("hcpcs"))
@@ -542,12 +645,7 @@ def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
     member_id, member_state = _member_ids(table.column("member_id"), n)
 
     for name in ("claim_id", "line_number"):
-        col = table.column(name)
-        s = _series(col)
-        missing = s.is_null()
-        if s.dtype == pl.String:
-            missing = missing | (s.str.strip_chars() == "")
-        reject(missing.to_numpy(), f"{name}_missing")
+        reject(_blank_text(table.column(name), n), f"{name}_missing")
     reject(member_state == 1, "member_id_missing")
     reject(lob == -2, "line_of_business_missing")
     reject(dos_state == 1, "date_of_service_missing")
