@@ -19,8 +19,10 @@ Scope. Every valid line walks the method chain of §5 far enough to know its met
 
 The implementation reads the schedules' polars tables and the contract's terms, and does not
 use any pricer internals (kernel, encoders, dense tables), so that it is an independent check.
-Cost share (§12) is out of its scope, and so are the §11 payment policies (multiple procedure,
-bilateral, timely filing, ...), which the engine's kernel does not apply either today.
+Cost share (§12) is out of its scope, and so are the §11 payment policies: a line that one of
+them may touch (modifier 50, 62, 66, 80, 81, 82 or AS; 2 units (bilateral); received later than
+the shortest timely-filing limit of the contract; an institutional claim form) is
+``policy_out_of_scope`` with a null amount.
 """
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ RVU_ROWS = {"": "0", "26": "26", "TC": "tc", "53": "53"}
 COST_SHARES = ("deductible", "copay", "coinsurance", "other_payer_paid")
 REQUIRED = ("claim_id", "line_number", "member_id", "line_of_business", "date_of_service",
             "hcpcs", "units", "billed_charge", "place_of_service")
-OPTIONAL_TEXT = ("modifier_1", "modifier_2", "modifier_3", "modifier_4", "locality")
+OPTIONAL_TEXT = ("modifier_1", "modifier_2", "modifier_3", "modifier_4", "locality", "claim_form")
+POLICY_MODIFIERS = ("50", "62", "66", "80", "81", "82", "AS")  # §11, out of scope here
 OPTIONAL_OTHER = {"received_date": pl.Date, **{c: pl.Decimal(18, 2) for c in COST_SHARES}}
 
 
@@ -230,7 +233,7 @@ def _cents_text(c: pl.Expr) -> pl.Expr:
     return pl.when(d * 100 == (d * 100).cast(pl.Int64)).then((d * 100).cast(pl.Int64))
 
 
-def _lines(frame: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
+def _lines(frame: pl.LazyFrame, schema: pl.Schema, late_days: int) -> pl.LazyFrame:
     """Normalised claim lines with a validity mask (rule book §4, typed inputs)."""
     missing_text = [pl.lit(None, pl.String).alias(c) for c in OPTIONAL_TEXT if c not in schema]
     missing_other = [pl.lit(None, t).alias(c) for c, t in OPTIONAL_OTHER.items() if c not in schema]
@@ -270,6 +273,12 @@ def _lines(frame: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
         pos.alias("pos"),
         _text("locality").replace("", None).alias("locality"),
         member_ok.alias("member_ok"),
+        (pl.any_horizontal([_text(f"modifier_{k}").str.to_uppercase().is_in(POLICY_MODIFIERS)
+                            .fill_null(False) for k in range(1, 5)])
+         | (units == 2).fill_null(False)
+         | ((rec - dos).dt.total_days() > late_days).fill_null(False)
+         | _text("claim_form").str.to_lowercase().is_in(["institutional", "ub-04", "ub04", "837i"])
+         .fill_null(False)).alias("policy"),
         pl.all_horizontal(
             pl.col(c).is_not_null() for c in ("claim_id", "line_number", "member_id")
         ).alias("ids_ok"),
@@ -303,7 +312,8 @@ def price_polars(claims, contract, schedules) -> pl.DataFrame:
         frame = claims.lazy()
     else:
         frame = claims
-    lines = _lines(frame, frame.collect_schema())
+    late = min(contract.terms(lob).timely_filing_days for lob in LOBS)
+    lines = _lines(frame, frame.collect_schema(), late)
     return _price(lines, ref).collect()
 
 
@@ -420,6 +430,7 @@ def _price(lines: pl.LazyFrame, ref: ReferenceFrames) -> pl.LazyFrame:
 
     method = (
         pl.when(~pl.col("valid") | ~pl.col("loc_ok")).then(pl.lit("rejected"))
+        .when(pl.col("policy")).then(pl.lit("policy_out_of_scope"))
         .when(carve).then(pl.lit("carve_out"))
         .when(anes_code & anes_cf_known).then(pl.lit("anesthesia"))
         .when(anes_code & anes_cf_unknown).then(pl.lit("unresolved_location"))

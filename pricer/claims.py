@@ -18,7 +18,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pricer import columns_nb as cnb
-from pricer.vocabulary import FACILITY_POS, F, LOBS, MOD_INVALID, MOD_OTHER, R
+from pricer.vocabulary import (EM_FACILITY_CODES, FACILITY_POS, HIGH_LEVEL_EM, INSTITUTIONAL_FORMS,
+                               LOBS, MOD, MOD_INVALID, MOD_OTHER, F, R)
 
 REQUIRED = (
     "claim_id", "line_number", "member_id", "line_of_business", "date_of_service",
@@ -695,6 +696,25 @@ def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
                           for c in MODIFIER_COLUMNS], axis=1)
     np.bitwise_or(flags, np.where((modifiers == MOD_INVALID).any(axis=1), F["modifier_invalid"], 0)
                   .astype(np.uint32), out=flags)
+
+    # §11 review flags and the denials a line earns on its own (after every rejection)
+    for mod in ("22", "59"):
+        np.bitwise_or(flags, np.where((modifiers == MOD[mod]).any(axis=1), F[f"modifier_{mod}"], 0)
+                      .astype(np.uint32), out=flags)
+    np.bitwise_or(flags, _lookup(hc_idx, [F["high_level_em"] if c in HIGH_LEVEL_EM else 0
+                                          for c in norm_codes], 0, np.uint32), out=flags)
+    lob_ok = np.where(lob < 0, 0, lob)
+    filing_days = np.array([contract.terms(x).timely_filing_days for x in LOBS], np.int64)
+    late = (rec_state == 0) & (dos_state == 0) & (rec.astype(np.int64) - dos > filing_days[lob_ok])
+    reject(late, "timely_filing")
+    form = _present(table, "claim_form")
+    if form is not None:
+        fi, fvals = _text_dict(form)
+        institutional = _lookup(fi, [(v or "").strip().lower() in INSTITUTIONAL_FORMS
+                                     for v in fvals], False, bool)
+        em = _lookup(hc_idx, [c in EM_FACILITY_CODES for c in norm_codes], False, bool)
+        member_lob = (lob == LOBS.index("commercial")) | (lob == LOBS.index("other"))
+        reject(institutional & em & member_lob, "em_facility_charge")
 
     facility_table = np.zeros(100, bool)
     facility_table[list(FACILITY_POS)] = True

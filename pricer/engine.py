@@ -55,7 +55,8 @@ def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
     claim_id, line_number = table.column("claim_id"), table.column("line_number")
     amounts = SimpleNamespace(status=out.status, carc=out.carc, allowed=out.allowed,
                               deductible=out.deductible, copay=out.copay,
-                              coinsurance=out.coinsurance)
+                              coinsurance=out.coinsurance, fee_full=out.fee_full,
+                              policy_step=out.policy_step)
     billed = SimpleNamespace(billed=enc.billed, billed_ok=enc.billed_ok)
     return PricingResult(inputs, lambda: adjustments_table(claim_id, line_number, amounts, billed),
                          contract=contract, schedules=schedules)

@@ -14,7 +14,7 @@ from numba import njit, prange
 from pricer.vocabulary import (
     A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, DENIED, F, LOB_MEDICAID, M_ANESTHESIA,
     M_BUNDLED, M_CARVE_OUT, M_DENIED, M_DRUG, M_GAP_FILL, M_PCT_CHARGES, M_RBRVS, M_REJECTED,
-    MOD, PRICED, R, REJECTED,
+    MOD, PRE_DENIALS, PRICED, R, REJECTED, S_ASSISTANT, S_CO_SURGERY,
 )
 
 # schedule_version kinds
@@ -23,7 +23,8 @@ V_NONE, V_RVU, V_ANES, V_ASP, V_GAPFILL = 0, 1, 2, 3, 4
 KernelOut = namedtuple("KernelOut", [
     "status", "method", "reason", "flags", "fee", "allowed", "deductible", "copay",
     "coinsurance", "paid", "liability", "total_rvu", "cf", "base_units", "time_units",
-    "drug_coins", "version_kind", "version_idx", "gap_source", "carc",
+    "drug_coins", "version_kind", "version_idx", "gap_source", "carc", "fee_full",
+    "policy_step",
 ])
 
 
@@ -44,7 +45,8 @@ def allocate_out(n: int) -> KernelOut:
         fee=wide(), allowed=wide(), deductible=wide(), copay=wide(), coinsurance=wide(),
         paid=wide(), liability=wide(), total_rvu=wide(), cf=wide(), base_units=wide(),
         time_units=wide(), drug_coins=wide(), version_kind=a(np.uint8), version_idx=a(np.int16),
-        gap_source=a(np.int32), carc=a(np.int16),
+        gap_source=a(np.int32), carc=a(np.int16), fee_full=a(np.int64),
+        policy_step=a(np.uint8),
     )
 
 
@@ -55,6 +57,13 @@ _MOD_QY, _MOD_QZ, _MOD_P1, _MOD_P6 = MOD["QY"], MOD["QZ"], MOD["P1"], MOD["P6"]
 _F_NO_SCHED, _F_BY_REPORT, _F_PREPAY = F["no_schedule_for_dos"], F["by_report"], F["prepayment_review"]
 _F_ANES_MIN, _F_NDC, _F_QMB = F["anesthesia_minutes_implausible"], F["ndc_missing"], F["qmb_cost_share_not_billable"]
 _F_MEDICAID_COPAY = F["medicaid_copay_waived"]
+_F_REVIEW = F["review"]
+_MOD_50, _MOD_62, _MOD_66, _MOD_AS = MOD["50"], MOD["62"], MOD["66"], MOD["AS"]
+_MOD_80, _MOD_81, _MOD_82 = MOD["80"], MOD["81"], MOD["82"]
+_R_ASST, _R_CO, _R_TEAM = R["assistant_not_payable"], R["co_surgery_not_payable"], R["team_surgery_not_payable"]
+_R_TIMELY, _R_EM_FACILITY = R["timely_filing"], R["em_facility_charge"]
+_CARC_TIMELY, _CARC_EM_FACILITY = PRE_DENIALS["timely_filing"], PRE_DENIALS["em_facility_charge"]
+_P_BILAT, _P_ASST, _P_CO, _P_TEAM = 1, 2, 3, 4  # columns of rvu_policy (tables.RVU_POLICY)
 _R_ANES_MIN, _R_26TC, _R_PCTC_ROW = R["anesthesia_minutes_implausible"], R["modifier_26_and_tc"], R["pctc_row_missing"]
 _R_PCTC_REQ, _R_ANES_MOD, _R_NDC = R["pctc_modifier_required"], R["anesthesia_modifier_missing"], R["ndc_missing"]
 _R_STATUS_DENIED, _R_STATUS_BUNDLED = R["status_denied"], R["status_bundled"]
@@ -107,6 +116,52 @@ def _rbrvs_unit(gpci_work, gpci_work_nofloor, gpci_pe, gpci_mp, floor_through, w
     return per_unit, total_rvu
 
 
+@njit(cache=True, inline="always")
+def _surgery_policies(ind, per_unit, units, has50, has62, has66, asst_pct, flags):
+    """§11 modifier policies of an RBRVS line: bilateral, assistant, co-surgeon, team.
+
+    Returns (fee, fee before reductions, reduction step, denial reason, flags). Bilateral
+    sets the fee of the pair (150 % / 100 % / 200 % of one side); the assistant (16 %, AS
+    13.6 %) and co-surgeon (62.5 %) percentages then reduce it, each its own adjustment step.
+    """
+    bilat = ind[_P_BILAT]
+    n = units
+    share = 10_000  # bilateral share of one side, 1/10 000
+    if (has50 or (units == 2 and bilat == 1)) and bilat <= 3:
+        n = 1
+        share = 15_000 if bilat == 1 else (20_000 if bilat == 3 else 10_000)
+    reason = 0
+    cut = 10_000  # reduction share, 1/10 000
+    step = 0
+    if asst_pct > 0:
+        a = ind[_P_ASST]
+        if a == 2 or a == 0:
+            cut = asst_pct
+            step = S_ASSISTANT
+            if a == 0:
+                flags |= _F_REVIEW  # payable with documentation of medical necessity
+        else:
+            reason = _R_ASST
+    if has62 and reason == 0:
+        co = ind[_P_CO]
+        if co == 1 or co == 2:
+            cut = cut * 6250 // 10_000
+            step = S_CO_SURGERY if step == 0 else step
+            if co == 1:
+                flags |= _F_REVIEW
+        else:
+            reason = _R_CO
+    if has66 and reason == 0:
+        team = ind[_P_TEAM]
+        if team == 1 or team == 2:
+            flags |= _F_BY_REPORT
+        else:
+            reason = _R_TEAM
+    full = half_up(per_unit * n * share, 10_000)
+    fee = half_up(per_unit * n * share * cut, 100_000_000)
+    return fee, full, step, reason, flags
+
+
 @njit(cache=True)
 def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, units_a, billed_a,
                 billed_ok, ded_a, copay_a, coins_a, qmb, facility, loc_a, ndc_ok, t, o):
@@ -137,15 +192,23 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         gsrc = -1
 
         base_units = -1
-        if reason == 0:
+        pre_denial = reason == _R_TIMELY or reason == _R_EM_FACILITY
+        if reason == 0 or pre_denial:
             bv = _newest_since(dos, t.base_from)
             if bv >= 0:
                 base_units = t.base_units[bv, sc]
             if base_units >= 0 and t.carve_type[L, c] == 0 and units > 1440:
                 reason = _R_ANES_MIN
                 flags |= _F_ANES_MIN
+                pre_denial = False
 
-        if reason != 0:
+        fee_full = -1
+        policy_step = 0
+        if pre_denial:  # §11 edits of the line itself: timely filing, E&M facility charge
+            status = DENIED
+            method = M_DENIED
+            carc = _CARC_TIMELY if reason == _R_TIMELY else _CARC_EM_FACILITY
+        elif reason != 0:
             status = REJECTED
             method = M_REJECTED
             carc = 16
@@ -155,9 +218,23 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
             has53 = False
             pay_mod = 0
             ps = 0
+            has50 = False
+            has62 = False
+            has66 = False
+            asst_pct = 0
             for j in range(mods.shape[1]):
                 m = mods[i, j]
-                if m == _MOD_26:
+                if m == _MOD_50:
+                    has50 = True
+                elif m == _MOD_62:
+                    has62 = True
+                elif m == _MOD_66:
+                    has66 = True
+                elif m == _MOD_80 or m == _MOD_81 or m == _MOD_82:
+                    asst_pct = 1600 if asst_pct == 0 else asst_pct
+                elif m == _MOD_AS:
+                    asst_pct = 1360 if asst_pct == 0 else asst_pct
+                elif m == _MOD_26:
                     has26 = True
                 elif m == _MOD_TC:
                     hastc = True
@@ -315,6 +392,16 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                                     cf_used = cf
                                     vkind = V_RVU
                                     vidx = v
+                                    if has50 or has62 or has66 or asst_pct > 0 or units == 2:
+                                        fee, fee_full, policy_step, reason, flags = _surgery_policies(
+                                            t.rvu_policy[v, sc, row], per_unit, units, has50,
+                                            has62, has66, asst_pct, flags)
+                                        if reason != 0:  # CO-54: no version reported
+                                            status = DENIED
+                                            method = M_DENIED
+                                            carc = 54
+                                            vkind = 0
+                                            vidx = -1
 
                 # §5 step 6: gap-fill chain
                 if gap:
@@ -375,6 +462,8 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
 
         # §12 lower of charges and cost share; the adjustments follow from these amounts and `carc`
         if status != PRICED:
+            fee_full = -1
+            policy_step = 0
             fee = -1
             total_rvu = -1
             cf_used = -1
@@ -431,6 +520,8 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         o.version_idx[i] = vidx
         o.gap_source[i] = gsrc
         o.carc[i] = carc
+        o.fee_full[i] = fee if fee_full < 0 else fee_full
+        o.policy_step[i] = policy_step
 
 
 @njit(cache=True, parallel=True)

@@ -19,7 +19,8 @@ from pricer.vocabulary import (
     RVU_ROWS,
 )
 
-OPEN = np.iinfo(np.int32).max  # effective_to of an open vintage
+OPEN = np.iinfo(np.int32).max
+RVU_POLICY = ("mult_proc", "bilat_surg", "asst_surg", "co_surg", "team_surg")  # effective_to of an open vintage
 STATUS_LETTERS = "ABCDEFGHIJMNPRTX"
 
 # Default status policy (§5); contract `status_policy` overrides cells per LOB.
@@ -31,7 +32,7 @@ _MEDICARE_POLICY = {"N": "deny:96", "I": "deny:181"}
 
 KernelTables = namedtuple("KernelTables", [
     "n_sched_codes",
-    "rvu_from", "rvu_to", "rvu_cf", "rvu_status", "rvu_values",
+    "rvu_from", "rvu_to", "rvu_cf", "rvu_status", "rvu_values", "rvu_policy",
     "gpci_from", "gpci_to", "gpci_floor_through", "gpci_work", "gpci_work_nofloor", "gpci_pe",
     "gpci_mp",
     "anes_from", "anes_to", "anes_cf",
@@ -109,6 +110,8 @@ def _schedule_arrays(schedules) -> ScheduleArrays:
     # work, non-facility PE, facility PE, MP of the 4 rows of a code in 64 bytes: one cache
     # line per line priced, where four separate arrays cost four misses
     a["rvu_values"] = np.zeros((V, C, 4, 4), np.int32)
+    # §11 indicators of each row (RVU_POLICY order); 9 "concept does not apply" where absent
+    a["rvu_policy"] = np.full((V, C, 4, 8), 9, np.uint8)
     row_of = {m: i for i, m in enumerate(RVU_ROWS)}
     for vi, v in enumerate(rvus):
         t = v.table
@@ -122,6 +125,8 @@ def _schedule_arrays(schedules) -> ScheduleArrays:
         a["rvu_status"][vi, ci, ri] = status
         for k, col in enumerate(("work_rvu", "pe_nonfacility_rvu", "pe_facility_rvu", "mp_rvu")):
             a["rvu_values"][vi, ci, ri, k] = t[col].fill_null(0).to_numpy()[keep]
+        for k, col in enumerate(RVU_POLICY):
+            a["rvu_policy"][vi, ci, ri, k] = t[col].fill_null(9).to_numpy()[keep]
 
     gp = schedules.vintages("gpci")
     a["gpci_from"], a["gpci_to"] = _range_days(gp)

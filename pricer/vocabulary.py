@@ -42,18 +42,27 @@ REASONS = (
     "modifier_26_and_tc", "pctc_row_missing", "pctc_modifier_required",
     "anesthesia_modifier_missing", "ndc_missing",
     "status_denied", "status_bundled",
+    # §11 line edits and modifier policies
+    "timely_filing", "em_facility_charge", "assistant_not_payable", "co_surgery_not_payable",
+    "team_surgery_not_payable",
 )
 R = {name: i for i, name in enumerate(REASONS)}
+# Denials decided from the line alone, before pricing (encode sets them): reason -> CARC.
+PRE_DENIALS = {"timely_filing": 29, "em_facility_charge": 97}
 
-FLAGS = (
+FLAGS = (  # alphabetical: the order flags are listed on a line
     "anesthesia_minutes_implausible",
     "by_report",
+    "high_level_em",
     "medicaid_copay_waived",
+    "modifier_22",
+    "modifier_59",
     "modifier_invalid",
     "ndc_missing",
     "no_schedule_for_dos",
     "prepayment_review",
     "qmb_cost_share_not_billable",
+    "review",
 )
 F = {name: 1 << i for i, name in enumerate(FLAGS)}
 
@@ -72,8 +81,17 @@ RVU_ROWS = ("", "26", "TC", "53")
 # Adjustment group codes and steps (§12).
 GROUPS = ("", "CO", "PR", "OA")
 G_CO, G_PR, G_OA = 1, 2, 3
-STEPS = ("", "fee_schedule", "deductible", "copay", "coinsurance", "denial", "rejection")
+STEPS = ("", "fee_schedule", "deductible", "copay", "coinsurance", "denial", "rejection",
+         "assistant_at_surgery", "co_surgery")
 S_FEE, S_DEDUCTIBLE, S_COPAY, S_COINSURANCE, S_DENIAL, S_REJECTION = range(1, 7)
+S_ASSISTANT, S_CO_SURGERY = 7, 8
+
+# §11: E&M services that are facility charges on an institutional claim.
+EM_FACILITY_CODES = frozenset(
+    [str(c) for c in range(99201, 99216)] + [str(c) for c in range(99381, 99396)]
+    + [str(c) for c in range(99401, 99430)] + ["99495", "99496", "99078", "G0463"])
+HIGH_LEVEL_EM = frozenset({"99205", "99215", "99223", "99233", "99285"})
+INSTITUTIONAL_FORMS = frozenset({"institutional", "ub-04", "ub04", "837i"})
 
 # Status-policy actions (§5).
 ACTIONS = ("rbrvs", "gap_fill", "by_report", "bundled", "deny")

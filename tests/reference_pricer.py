@@ -7,8 +7,11 @@ be compared to the cent on every line. It is written from the rule book
 decisions page (``docs/decisions.md``) only: it does not import or read the engine's modules
 (``pricer.engine``, ``pricer.claims``, ``pricer.tables``, ``pricer.pricing_nb``). It uses the
 shared reference tables (``pricer.schedules``), the contract (``pricer.contract``) and the
-money helpers (``pricer.money``). §11 (payment policies and claim edits) is not implemented:
-the policy factor F of §6 is 1 on every line.
+money helpers (``pricer.money``). Of §11 (payment policies and claim edits) it implements the
+rules a line can be priced by on its own: timely filing, the E&M facility-charge rule, the
+review flags of a line, and the surgery modifiers (bilateral 50 / two units, assistant at
+surgery 80/81/82/AS, co-surgeons 62, team surgery 66). The claim-level rules (multiple
+procedures, status T, MUE, high-dollar claims) are not implemented.
 
     lines, adjustments = reference_price(claims, contract=None, schedules=None)
 
@@ -72,6 +75,14 @@ _MODIFIER_RE = re.compile(r"^[0-9A-Z]{2}$")
 _MEMBER_ID_RE = re.compile(r"^[0-9]{1,8}$")
 _ISO_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _UNLISTED_CPT_RE = re.compile(r"^[0-9]{3}99$")  # CPT codes ending in 99 (17999, 64999, ...)
+
+# §11
+HIGH_LEVEL_EM = frozenset({"99205", "99215", "99223", "99233", "99285"})
+EM_FACILITY_CODES = frozenset(
+    {f"{c}" for c in range(99201, 99216)} | {f"{c}" for c in range(99381, 99396)}
+    | {f"{c}" for c in range(99401, 99430)} | {"99495", "99496", "99078", "G0463"})
+# OPEN: the rule book names `institutional` (UB-04/837I); the form's other names are accepted.
+INSTITUTIONAL_FORMS = frozenset({"institutional", "ub-04", "ub04", "837i"})
 
 ONE_CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -204,9 +215,13 @@ def _is_whole_cents(d: Decimal) -> bool:
 
 
 class _RvuRow:
-    __slots__ = ("status", "work", "pe_nonfacility", "pe_facility", "mp", "conversion_factor")
+    __slots__ = ("status", "work", "pe_nonfacility", "pe_facility", "mp", "conversion_factor",
+                 "bilat", "asst", "co", "team")
 
-    def __init__(self, status, work, pe_nonfacility, pe_facility, mp, conversion_factor):
+    def __init__(self, status, work, pe_nonfacility, pe_facility, mp, conversion_factor,
+                 bilat=9, asst=9, co=9, team=9):
+        # §11 indicators of the RVU file; 9 (concept does not apply) when blank
+        self.bilat, self.asst, self.co, self.team = bilat, asst, co, team
         self.status = status
         self.work = work
         self.pe_nonfacility = pe_nonfacility
@@ -252,8 +267,10 @@ class _Tables:
         if key not in _VIEWS:
             codes: dict = {}
             cols = ["hcpcs", "modifier", "status", "work_rvu", "pe_nonfacility_rvu",
-                    "pe_facility_rvu", "mp_rvu", "conversion_factor"]
-            for hcpcs, mod, status, work, pe_nf, pe_f, mp, cf in vintage.table.select(cols).rows():
+                    "pe_facility_rvu", "mp_rvu", "conversion_factor", "bilat_surg", "asst_surg",
+                    "co_surg", "team_surg"]
+            for (hcpcs, mod, status, work, pe_nf, pe_f, mp, cf, bilat, asst, co,
+                 team) in vintage.table.select(cols).rows():
                 row = _RvuRow(
                     status=(status or "").strip().upper() or None,
                     work=_dec(work or 0, RVU_SCALE),
@@ -261,6 +278,10 @@ class _Tables:
                     pe_facility=_dec(pe_f or 0, RVU_SCALE),
                     mp=_dec(mp or 0, RVU_SCALE),
                     conversion_factor=_dec(cf, CF_SCALE),
+                    bilat=9 if bilat is None else int(bilat),
+                    asst=9 if asst is None else int(asst),
+                    co=9 if co is None else int(co),
+                    team=9 if team is None else int(team),
                 )
                 codes.setdefault(hcpcs.strip().upper(), {}).setdefault(
                     (mod or "").strip().upper(), row)
@@ -419,6 +440,8 @@ class _Line:
         self.drug_coinsurance_pct: Decimal | None = None
         self.reason: str | None = None
         self.carc = None
+        self.fee_before_reductions: Decimal | None = None  # §11: before assistant/co-surgery
+        self.reduction_step: str | None = None
         # parsed values
         self.member_id = None
         self.lob = None
@@ -465,6 +488,13 @@ class _Pricer:
             else:
                 # OPEN: also set on rejected lines (it is a data flag about the input).
                 line.flags.add("modifier_invalid")
+        # §11 review flags: like modifier_invalid, they describe the line as given
+        for mod in ("22", "59"):
+            if mod in line.modifiers:
+                line.flags.add(f"modifier_{mod}")
+        code = _text(row.get("hcpcs"))
+        if code is not None and code.upper() in HIGH_LEVEL_EM:
+            line.flags.add("high_level_em")
 
         # 1. missing required values
         for col in REQUIRED_COLUMNS:
@@ -599,7 +629,20 @@ class _Pricer:
 
     # -- §5 method chain ------------------------------------------------------------------------
 
+    def line_edits(self, line: _Line) -> None:
+        """§11 denials a valid line earns on its own: timely filing, then E&M facility charge."""
+        terms = self.terms(line.lob)
+        received = line.row.get("received_date")
+        if not _is_missing(received):
+            if (_date(received) - line.dos).days > terms.timely_filing_days:
+                raise _Denied("denied", 29, "timely_filing")
+        form = (_text(line.row.get("claim_form")) or "").lower()
+        if (form in INSTITUTIONAL_FORMS and line.lob in ("commercial", "other")
+                and line.hcpcs in EM_FACILITY_CODES):
+            raise _Denied("denied", 97, "em_facility_charge")
+
     def price(self, line: _Line) -> None:
+        self.line_edits(line)
         terms = self.terms(line.lob)
 
         # 2. carve-out
@@ -748,11 +791,50 @@ class _Pricer:
         total_rvu, per_unit = _rbrvs_per_unit(
             row.work, pe, row.mp, gpci, _work_floor_through(gpci_vintage), line.dos, cf,
             terms.rounding)
+        fee = self.surgery_policies(line, row, per_unit)  # may deny
         line.pricing_method = "rbrvs"
         line.schedule_version = rvu_vintage.release
         line.total_rvu = total_rvu
         line.conversion_factor = cf
-        self.lower_of_charges(line, round_half_up(per_unit * line.units, 2))
+        self.lower_of_charges(line, fee)
+
+    @staticmethod
+    def surgery_policies(line: _Line, row: _RvuRow, per_unit: Decimal) -> Decimal:
+        """§11 modifiers of an RBRVS line; the fee (per unit x units x F, rounded once).
+
+        Bilateral (modifier 50, or 2 units of a BILAT SURG 1 code) prices the pair as one
+        service: indicator 1 150 %, 3 200 % (100 % each side), 0 and 2 100 %. Assistant at
+        surgery (first of 80/81/82/AS on the line) 16 % / 13.6 % and co-surgery 62.5 % reduce
+        that; team surgery is flagged by report. Indicators that forbid the modifier deny CO-54.
+        """
+        mods = line.modifiers
+        units = Decimal(line.units)
+        share = Decimal(1)
+        if ("50" in mods or (line.units == 2 and row.bilat == 1)) and row.bilat in (0, 1, 2, 3):
+            units = Decimal(1)
+            share = {1: Decimal("1.5"), 3: Decimal(2)}.get(row.bilat, Decimal(1))
+        cut = Decimal(1)
+        assistant = next((m for m in mods if m in ("80", "81", "82", "AS")), None)
+        if assistant is not None:
+            if row.asst not in (0, 2):
+                raise _Denied("denied", 54, "assistant_not_payable")
+            cut = Decimal("0.136") if assistant == "AS" else Decimal("0.16")
+            line.reduction_step = "assistant_at_surgery"
+            if row.asst == 0:
+                line.flags.add("review")
+        if "62" in mods:
+            if row.co not in (1, 2):
+                raise _Denied("denied", 54, "co_surgery_not_payable")
+            cut *= Decimal("0.625")
+            line.reduction_step = line.reduction_step or "co_surgery"
+            if row.co == 1:
+                line.flags.add("review")
+        if "66" in mods:
+            if row.team not in (1, 2):
+                raise _Denied("denied", 54, "team_surgery_not_payable")
+            line.flags.add("by_report")
+        line.fee_before_reductions = round_half_up(per_unit * units * share, 2)
+        return round_half_up(per_unit * units * share * cut, 2)
 
     @staticmethod
     def status_of(line: _Line, rows: dict) -> str | None:
@@ -912,8 +994,14 @@ def _settle(line: _Line, claim_id, line_number) -> tuple[dict, list[dict]]:
         adjust("CO", line.carc, line.billed, "denial")
     else:
         billed, allowed = line.billed, line.allowed_amount
-        if billed - allowed > 0:
-            adjust("CO", 45, billed - allowed, "fee_schedule")
+        # §11 reductions after lower of charges, so that the rows add up to billed - allowed
+        allowed_full = allowed
+        if line.fee_before_reductions is not None:
+            allowed_full = min(billed, line.fee_before_reductions)
+        if billed - allowed_full > 0:
+            adjust("CO", 45, billed - allowed_full, "fee_schedule")
+        if allowed_full - allowed > 0:
+            adjust("CO", 45, allowed_full - allowed, line.reduction_step)
         left = allowed
         for name in ("deductible", "copay", "coinsurance"):
             given = line.cost_shares[name]

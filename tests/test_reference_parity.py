@@ -86,9 +86,11 @@ CODES = [
     "99213", "99214", "99215", "99385", "71046", "86153", "93000", "G0105", "00840", "01967",
     "01996", "01999", "J9035", "J1885", "J3490", "A0425", "A4262", "A0090", "17999", "0101T",
     "0521T", "S9083", "T1015", "G0029", "36415", "88305", "20610", "45378", "Q9967", "99999",
+    # §11 surgery indicators: bilateral 1/0/2/3, assistant 0/1/2, co-surgery 0/1/2, team 1/2
+    "27447", "69436", "47562", "11012", "70030", "22818", "22836", "G0412", "99205", "99215",
 ]
 MODS = [None, None, None, "26", "TC", "53", "AA", "QK", "QX", "QZ", "AD", "P3", "P5", "50",
-        "59", "GY", "zz", "ABC"]
+        "59", "GY", "zz", "ABC", "80", "82", "AS", "62", "66", "22", "RT"]
 LOCS = ["02402-02", "02402-99", "01112-54", "10112-00", "99999-99", None]
 MONEY = st.integers(min_value=0, max_value=2_000_000).map(lambda c: f"{c // 100}.{c % 100:02d}")
 
@@ -103,12 +105,15 @@ def claim_line(draw):
         "line_of_business": draw(st.sampled_from(
             ["commercial", "medicare", "medicare_cost", "medicaid", "other"])),
         "date_of_service": dos.isoformat(),
-        "received_date": (dos + dt.timedelta(days=draw(st.integers(0, 30)))).isoformat(),
+        "received_date": (dos + dt.timedelta(days=draw(st.sampled_from([0, 30, 365, 366, 400]))))
+        .isoformat(),
+        "claim_form": draw(st.sampled_from([None, "professional", "institutional", "UB-04"])),
         "hcpcs": code,
-        "units": str(draw(st.integers(1, 1500)) if anesthesia else draw(st.integers(1, 12))),
+        "units": str(draw(st.integers(1, 1500)) if anesthesia else draw(st.sampled_from([1, 1, 2, 3, 12]))),
         "billed_charge": draw(MONEY),
         "place_of_service": draw(st.sampled_from(["11", "21", "22", "02", "81", "23"])),
         "modifier_1": draw(st.sampled_from(MODS)), "modifier_2": draw(st.sampled_from(MODS)),
+        "modifier_3": draw(st.sampled_from(MODS)),
         "locality": draw(st.sampled_from(LOCS)),
         "service_state": "WA", "service_county": draw(st.sampled_from(["King", "Spokane", None])),
         "ndc": draw(st.sampled_from(["50242-0060-01", None, "123"])),

@@ -1,0 +1,190 @@
+"""§11 line-level payment policies and claim edits, against the percentages CMS publishes.
+
+Sources: Medicare Claims Processing Manual, chapter 12 — §40.7 bilateral surgery (150 % of the
+fee schedule amount for one side when BILAT SURG is 1), §20.4.3 assistant at surgery (16 % of
+the surgeon's fee schedule amount; 85 % of that, 13.6 %, for non-physician assistants, modifier
+AS), §40.8 co-surgeons (62.5 % each) and team surgery (by report); the RVU file read-me for the
+meaning of each indicator. Timely filing and the E&M facility-charge rule are KP Washington's
+("Timely filing", "Claims submission requirements"). The amounts of the lines without a
+modifier are checked against CMS's published amounts in test_cms_oracle.py.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import polars as pl
+import pytest
+
+import pricer
+from pricer.money import round_half_up
+
+
+def line(**kw):
+    row = {
+        "claim_id": "C1", "line_number": 1, "member_id": "12345678",
+        "line_of_business": "medicare", "date_of_service": dt.date(2025, 3, 3),
+        "received_date": dt.date(2025, 3, 10), "hcpcs": "27447", "units": 1,
+        "billed_charge": Decimal("9000.00"), "place_of_service": "22", "locality": "02402-02",
+        "modifier_1": None, "modifier_2": None, "claim_form": "professional",
+    }
+    row.update(kw)
+    return row
+
+
+def price(*rows, contract=None, schedules=None):
+    frame = pl.DataFrame(list(rows), schema_overrides={
+        "billed_charge": pl.Decimal(18, 2), "modifier_1": pl.String, "modifier_2": pl.String})
+    return pricer.price(frame, contract, schedules)
+
+
+def one(result, i=0):
+    return result.lines.row(i, named=True)
+
+
+def balanced(result):
+    adj = result.adjustments.group_by("line_index").agg(pl.col("amount").sum())
+    lines = result.lines.with_row_index("line_index").join(adj, on="line_index", how="left")
+    bad = lines.filter(pl.col("billed_charge") != pl.col("paid_amount") + pl.col("amount").fill_null(0))
+    return bad.height == 0
+
+
+@pytest.fixture(scope="module")
+def full_fee(schedules, contract):
+    """Fee of one side / one surgeon, no modifier: the base every percentage applies to."""
+    def fee(code, **kw):
+        return one(price(line(hcpcs=code, **kw), contract=contract, schedules=schedules))[
+            "fee_schedule_amount"]
+    return fee
+
+
+@pytest.mark.parametrize("code, modifiers, units, share", [
+    ("27447", ["50"], 1, Decimal("1.5")),     # BILAT SURG 1: 150 % of one side, paid once
+    ("27447", [None], 2, Decimal("1.5")),     # ... also when billed as 2 units
+    ("70030", ["50"], 1, Decimal("2")),       # BILAT SURG 3: 100 % each side
+    ("47562", ["50"], 1, Decimal("1")),       # BILAT SURG 0: the 150 % does not apply
+    ("11012", ["50"], 1, Decimal("1")),       # BILAT SURG 2: already bilateral
+    ("27447", ["80"], 1, Decimal("0.16")),    # ASST SURG 2: 16 %
+    ("27447", ["82"], 1, Decimal("0.16")),
+    ("27447", ["AS"], 1, Decimal("0.136")),   # non-physician assistant: 85 % x 16 %
+    ("27447", ["62"], 1, Decimal("0.625")),   # CO-SURG 1: 62.5 % each (documentation: review)
+    ("G0412", ["62"], 1, Decimal("0.625")),   # CO-SURG 2
+    ("27447", ["50", "80"], 1, Decimal("1.5") * Decimal("0.16")),  # assistant on a bilateral
+])
+def test_published_percentages(schedules, contract, full_fee, code, modifiers, units, share):
+    base = full_fee(code)
+    r = price(line(hcpcs=code, units=units, modifier_1=modifiers[0],
+                   modifier_2=modifiers[1] if len(modifiers) > 1 else None),
+              contract=contract, schedules=schedules)
+    got = one(r)
+    assert got["line_status"] == "priced" and got["pricing_method"] == "rbrvs"
+    assert got["fee_schedule_amount"] == round_half_up(base * share, 2)
+    assert got["allowed_amount"] == got["fee_schedule_amount"]  # billed 9,000 is above
+    assert balanced(r)
+
+
+def test_assistant_reduction_is_its_own_adjustment(schedules, contract, full_fee):
+    base = full_fee("27447")
+    r = price(line(modifier_1="80"), contract=contract, schedules=schedules)
+    adj = r.adjustments.sort("step").select("group_code", "carc", "amount", "step").rows()
+    fee = round_half_up(base * Decimal("0.16"), 2)
+    assert adj == sorted([
+        ("CO", 45, Decimal("9000.00") - base, "fee_schedule"),
+        ("CO", 45, base - fee, "assistant_at_surgery"),
+    ], key=lambda a: a[3])
+    assert one(r)["paid_amount"] == fee
+
+
+@pytest.mark.parametrize("billed_share", [Decimal("0.5"), Decimal("0.1")])
+def test_lower_of_charges_after_the_reduction(schedules, contract, full_fee, billed_share):
+    """Charges between the reduced and the full fee, and below the reduced fee."""
+    base = full_fee("27447")
+    billed = round_half_up(base * billed_share, 2)
+    r = price(line(modifier_1="80", billed_charge=billed), contract=contract, schedules=schedules)
+    fee = round_half_up(base * Decimal("0.16"), 2)
+    got = one(r)
+    assert got["fee_schedule_amount"] == fee
+    assert got["allowed_amount"] == min(billed, fee)
+    steps = dict(r.adjustments.select("step", "amount").rows())
+    assert "fee_schedule" not in steps  # billed is below the full fee
+    if billed > fee:
+        assert steps == {"assistant_at_surgery": billed - fee}
+    else:
+        assert steps == {}
+    assert balanced(r)
+
+
+@pytest.mark.parametrize("code, modifier, reason", [
+    ("69436", "80", "assistant_not_payable"),   # ASST SURG 1: statutory payment restriction
+    ("G0508", "80", "assistant_not_payable"),   # 9: concept does not apply
+    ("69436", "62", "co_surgery_not_payable"),  # CO-SURG 0
+    ("27447", "66", "team_surgery_not_payable"),  # TEAM SURG 0
+])
+def test_modifier_denials(schedules, contract, code, modifier, reason):
+    r = price(line(hcpcs=code, modifier_1=modifier), contract=contract, schedules=schedules)
+    got = one(r)
+    assert (got["line_status"], got["pricing_method"], got["reason"]) == ("denied", "denied", reason)
+    assert got["fee_schedule_amount"] is None and got["allowed_amount"] == 0
+    assert r.adjustments.select("group_code", "carc", "amount").rows() == [
+        ("CO", 54, Decimal("9000.00"))]
+
+
+def test_team_surgery_by_report_and_documentation_flags(schedules, contract, full_fee):
+    r = price(line(hcpcs="22818", modifier_1="66"), line(hcpcs="22836", modifier_1="80"),
+              line(hcpcs="27447", modifier_1="62"), contract=contract, schedules=schedules)
+    team, asst0, co1 = (one(r, i) for i in range(3))
+    assert team["fee_schedule_amount"] == full_fee("22818") and "by_report" in team["flags"]
+    assert "review" in asst0["flags"]  # ASST SURG 0: payable with documentation
+    assert asst0["fee_schedule_amount"] == round_half_up(full_fee("22836") * Decimal("0.16"), 2)
+    assert "review" in co1["flags"]  # CO-SURG 1: payable with documentation
+
+
+def test_anesthesia_and_drugs_ignore_surgery_modifiers(schedules, contract):
+    r = price(line(hcpcs="00840", units=117, modifier_1="AA", modifier_2="50"),
+              contract=contract, schedules=schedules)
+    assert one(r)["allowed_amount"] == Decimal("297.25")  # the worked vector, unchanged
+
+
+def test_timely_filing(schedules, contract):
+    limit = contract.terms("commercial").timely_filing_days
+    dos = dt.date(2025, 3, 3)
+    r = price(line(line_of_business="commercial", received_date=dos + dt.timedelta(days=limit)),
+              line(line_of_business="commercial", received_date=dos + dt.timedelta(days=limit + 1)),
+              contract=contract, schedules=schedules)
+    assert one(r, 0)["line_status"] == "priced"
+    late = one(r, 1)
+    assert (late["line_status"], late["reason"]) == ("denied", "timely_filing")
+    rows = r.adjustments.filter(pl.col("line_index") == 1).select("group_code", "carc").rows()
+    assert rows == [("CO", 29)]
+    shorter = contract.replace_lob("commercial", timely_filing_days=90)
+    r = price(line(line_of_business="commercial", received_date=dos + dt.timedelta(days=91)),
+              contract=shorter, schedules=schedules)
+    assert one(r)["reason"] == "timely_filing"
+
+
+@pytest.mark.parametrize("lob, form, denied", [
+    ("commercial", "institutional", True),
+    ("other", "UB-04", True),
+    ("medicare", "institutional", False),   # the rule is for commercial/other members
+    ("commercial", "professional", False),
+    ("commercial", None, False),
+])
+def test_em_facility_charge(schedules, contract, lob, form, denied):
+    r = price(line(hcpcs="99213", place_of_service="11", line_of_business=lob, claim_form=form,
+                   billed_charge=Decimal("150.00")), contract=contract, schedules=schedules)
+    got = one(r)
+    if denied:
+        assert (got["line_status"], got["reason"]) == ("denied", "em_facility_charge")
+        assert got["member_liability"] == 0  # the member is not liable
+        assert r.adjustments.select("group_code", "carc", "amount").rows() == [
+            ("CO", 97, Decimal("150.00"))]
+    else:
+        assert got["line_status"] == "priced"
+
+
+def test_review_flags(schedules, contract):
+    r = price(line(hcpcs="99215", place_of_service="11", modifier_1="22"),
+              line(hcpcs="99213", place_of_service="11", modifier_1="59"),
+              contract=contract, schedules=schedules)
+    assert one(r, 0)["flags"] == ["high_level_em", "modifier_22"]
+    assert one(r, 1)["flags"] == ["modifier_59"]
