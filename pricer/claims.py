@@ -56,6 +56,7 @@ ACCEPTED_TYPES = {
 }
 
 EPOCH = dt.date(1970, 1, 1)
+HIGH_DOLLAR_CLAIM_CENTS = 2_000_000  # §11: claims billing more than $20,000 are reviewed
 NO_DATE = np.iinfo(np.int32).min
 
 
@@ -220,6 +221,31 @@ def _text_dict(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:
                          remap, base)
         start += len(ch)
     return codes, distinct.to_pylist()
+
+
+def claim_groups(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
+    """Claim number per line (0..k-1, by first appearance; -1 where the ID is null) and k.
+
+    Lines of a claim are usually adjacent: runs of equal IDs are found in one pass over the
+    text, and only the first ID of each run is hashed, so that a claim split across the input
+    still comes together.
+    """
+    n = len(col)
+    if n == 0:
+        return np.zeros(0, np.int32), 0
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+        buffers = arr.buffers()
+        offsets = np.frombuffer(buffers[1], off_type, count=arr.offset + n + 1)[arr.offset:]
+        data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else _NO_BITS
+        runs = cnb.string_runs(offsets, data, *_bits(arr))
+        starts = np.flatnonzero(np.diff(runs, prepend=-1))
+        firsts = pc.dictionary_encode(arr.take(pa.array(starts)))
+        per_run = np.asarray(firsts.indices.fill_null(-1).to_numpy(zero_copy_only=False), np.int32)
+        return per_run[runs], len(firsts.dictionary)
+    groups, distinct = _text_dict(col)  # dictionary, integer or other text IDs
+    return groups, len(distinct)
 
 
 def _lookup(idx: np.ndarray, per_value: list, fill, dtype) -> np.ndarray:
@@ -703,6 +729,10 @@ def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
                       .astype(np.uint32), out=flags)
     np.bitwise_or(flags, _lookup(hc_idx, [F["high_level_em"] if c in HIGH_LEVEL_EM else 0
                                           for c in norm_codes], 0, np.uint32), out=flags)
+    claim, n_claims = claim_groups(table.column("claim_id"))
+    claim_billed = cnb.group_sums(claim, billed, (billed_state == 0) & (billed >= 0), n_claims)
+    high = (claim >= 0) & (claim_billed[np.maximum(claim, 0)] > HIGH_DOLLAR_CLAIM_CENTS)
+    np.bitwise_or(flags, np.where(high, F["high_dollar_claim"], 0).astype(np.uint32), out=flags)
     lob_ok = np.where(lob < 0, 0, lob)
     filing_days = np.array([contract.terms(x).timely_filing_days for x in LOBS], np.int64)
     late = (rec_state == 0) & (dos_state == 0) & (rec.astype(np.int64) - dos > filing_days[lob_ok])

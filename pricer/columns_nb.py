@@ -97,3 +97,44 @@ def reject_where(reason, mask, code):
     for i in range(reason.shape[0]):
         if mask[i] and reason[i] == 0:
             reason[i] = code
+
+
+@njit(cache=True)
+def string_runs(offsets, data, bits, bit_offset):
+    """Run number per line: a new run starts where the string differs from the line before.
+
+    Null lines each start a run of their own (nothing to group them by).
+    """
+    n = offsets.shape[0] - 1
+    runs = np.empty(n, np.int32)
+    has_bits = bits.shape[0] > 0
+    r = -1
+    prev_valid = False
+    for i in range(n):
+        valid = _is_valid(bits, bit_offset + i, has_bits)
+        same = False
+        if valid and prev_valid and i > 0:
+            a0, a1 = offsets[i - 1], offsets[i]
+            b1 = offsets[i + 1]
+            if a1 - a0 == b1 - a1:
+                same = True
+                for k in range(a1 - a0):
+                    if data[a0 + k] != data[a1 + k]:
+                        same = False
+                        break
+        if not same:
+            r += 1
+        runs[i] = r
+        prev_valid = valid
+    return runs
+
+
+@njit(cache=True)
+def group_sums(groups, values, ok, n_groups):
+    """Sum of ``values`` where ``ok``, per group (groups < 0 are left out)."""
+    sums = np.zeros(n_groups, np.int64)
+    for i in range(groups.shape[0]):
+        g = groups[i]
+        if g >= 0 and ok[i]:
+            sums[g] += values[i]
+    return sums

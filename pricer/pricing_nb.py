@@ -17,6 +17,10 @@ from pricer.vocabulary import (
     MOD, PRE_DENIALS, PRICED, R, REJECTED, S_ASSISTANT, S_CO_SURGERY,
 )
 
+from pricer import _kernel_cache, vocabulary  # noqa: E402  (the guard runs before any compile)
+
+_kernel_cache.refresh_if_stale(__file__, vocabulary.__file__)
+
 # schedule_version kinds
 V_NONE, V_RVU, V_ANES, V_ASP, V_GAPFILL = 0, 1, 2, 3, 4
 

@@ -53,6 +53,7 @@ PRE_DENIALS = {"timely_filing": 29, "em_facility_charge": 97}
 FLAGS = (  # alphabetical: the order flags are listed on a line
     "anesthesia_minutes_implausible",
     "by_report",
+    "high_dollar_claim",
     "high_level_em",
     "medicaid_copay_waived",
     "modifier_22",

@@ -77,6 +77,7 @@ _ISO_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _UNLISTED_CPT_RE = re.compile(r"^[0-9]{3}99$")  # CPT codes ending in 99 (17999, 64999, ...)
 
 # §11
+HIGH_DOLLAR_CLAIM = Decimal("20000.00")
 HIGH_LEVEL_EM = frozenset({"99205", "99215", "99223", "99233", "99285"})
 EM_FACILITY_CODES = frozenset(
     {f"{c}" for c in range(99201, 99216)} | {f"{c}" for c in range(99381, 99396)}
@@ -1106,10 +1107,19 @@ def reference_price(claims, contract=None, schedules=None) -> tuple[list[dict], 
     pricer = _Pricer(contract, schedules)
     lines: list[dict] = []
     adjustments: list[dict] = []
+    # §11 high-dollar claims: billed charges (whole cents, not negative) of the claim's lines,
+    # rejected ones included, summed per claim ID as given
+    claim_billed: dict = {}
+    for row in claims.iter_rows(named=True):
+        amount = _rejected_amount(row.get("billed_charge"))
+        if row.get("claim_id") is not None and amount >= 0:
+            claim_billed[row["claim_id"]] = claim_billed.get(row["claim_id"], ZERO) + amount
     with localcontext() as ctx:
         ctx.prec = 60  # far more digits than any product here: every step below is exact
         for row in claims.iter_rows(named=True):
             line = _Line(row)
+            if claim_billed.get(row.get("claim_id"), ZERO) > HIGH_DOLLAR_CLAIM:
+                line.flags.add("high_dollar_claim")
             reason = pricer.validate(line)
             if reason is not None:
                 line.line_status, line.pricing_method, line.reason = "rejected", "rejected", reason

@@ -188,3 +188,31 @@ def test_review_flags(schedules, contract):
               contract=contract, schedules=schedules)
     assert one(r, 0)["flags"] == ["high_level_em", "modifier_22"]
     assert one(r, 1)["flags"] == ["modifier_59"]
+
+
+@pytest.mark.parametrize("id_type", [pl.String, pl.Int64, pl.Categorical])
+def test_high_dollar_claim(schedules, contract, id_type):
+    """Claims billing more than $20,000 in all are flagged on every line, wherever the
+    lines of the claim sit in the input."""
+    rows = [
+        line(claim_id="1", line_number=1, billed_charge=Decimal("15000.00")),
+        line(claim_id="2", line_number=1, billed_charge=Decimal("20000.00")),  # exactly: no
+        line(claim_id="1", line_number=2, billed_charge=Decimal("5000.01")),   # 20,000.01
+        line(claim_id="3", line_number=1, billed_charge=Decimal("20000.01")),
+        line(claim_id="2", line_number=2, billed_charge=Decimal("-5.00")),     # rejected
+    ]
+    frame = pl.DataFrame(rows, schema_overrides={
+        "billed_charge": pl.Decimal(18, 2), "modifier_1": pl.String, "modifier_2": pl.String})
+    frame = frame.with_columns(pl.col("claim_id").cast(id_type))
+    r = pricer.price(frame, contract, schedules)
+    high = ["high_dollar_claim" in f for f in r.lines["flags"].to_list()]
+    assert high == [True, False, True, True, False]
+
+
+def test_claim_groups_find_split_claims():
+    import pyarrow as pa
+    from pricer.claims import claim_groups
+    col = pa.chunked_array([pa.array(["A", "A", "B", None]), pa.array(["B", "A", "", "C"])])
+    groups, n = claim_groups(col)
+    assert n == 4  # A, B, "", C
+    assert groups.tolist() == [0, 0, 1, -1, 1, 0, 2, 3]

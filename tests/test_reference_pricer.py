@@ -22,7 +22,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 ORACLE = SHARED / "data" / "cms" / "oracle" / "PFWA25A_WA_payment_amounts_sample.csv"
 
 MAR_2025 = dt.date(2025, 3, 1)
-BIG = "99999.99"
+BIG = "19999.99"  # above every fee here, below the $20,000 high-dollar claim review (§11)
 
 
 @pytest.fixture(scope="module")
