@@ -226,9 +226,8 @@ def _text_dict(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:
 def claim_groups(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
     """Claim number per line (0..k-1, by first appearance; -1 where the ID is null) and k.
 
-    Lines of a claim are usually adjacent: runs of equal IDs are found in one pass over the
-    text, and only the first ID of each run is hashed, so that a claim split across the input
-    still comes together.
+    Text IDs are grouped in one pass over the text buffer (columns_nb.string_groups); a
+    claim split across the input still comes together.
     """
     n = len(col)
     if n == 0:
@@ -239,11 +238,7 @@ def claim_groups(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
         buffers = arr.buffers()
         offsets = np.frombuffer(buffers[1], off_type, count=arr.offset + n + 1)[arr.offset:]
         data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else _NO_BITS
-        runs = cnb.string_runs(offsets, data, *_bits(arr))
-        starts = np.flatnonzero(np.diff(runs, prepend=-1))
-        firsts = pc.dictionary_encode(arr.take(pa.array(starts)))
-        per_run = np.asarray(firsts.indices.fill_null(-1).to_numpy(zero_copy_only=False), np.int32)
-        return per_run[runs], len(firsts.dictionary)
+        return cnb.string_groups(offsets, data, *_bits(arr))
     groups, distinct = _text_dict(col)  # dictionary, integer or other text IDs
     return groups, len(distinct)
 

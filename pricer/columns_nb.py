@@ -99,34 +99,103 @@ def reject_where(reason, mask, code):
             reason[i] = code
 
 
-@njit(cache=True)
-def string_runs(offsets, data, bits, bit_offset):
-    """Run number per line: a new run starts where the string differs from the line before.
+@njit(cache=True, inline="always")
+def _same(offsets, data, i, j):
+    a, b, c, d = offsets[i], offsets[i + 1], offsets[j], offsets[j + 1]
+    if b - a != d - c:
+        return False
+    for k in range(b - a):
+        if data[a + k] != data[c + k]:
+            return False
+    return True
 
-    Null lines each start a run of their own (nothing to group them by).
+
+@njit(cache=True, inline="always")
+def _compare(offsets, data, i, j):
+    """-1, 0 or 1 as string i sorts before, equal to or after string j (bytewise)."""
+    a, b, c, d = offsets[i], offsets[i + 1], offsets[j], offsets[j + 1]
+    for k in range(min(b - a, d - c)):
+        if data[a + k] != data[c + k]:
+            return -1 if data[a + k] < data[c + k] else 1
+    if b - a == d - c:
+        return 0
+    return -1 if b - a < d - c else 1
+
+
+@njit(cache=True)
+def string_groups(offsets, data, bits, bit_offset):
+    """Group number per line of equal strings (by first appearance; -1 where null), and count.
+
+    Lines of a claim are usually adjacent: a line equal to the one before joins its group
+    without hashing; the first line of each run is looked up in an open-addressing hash table
+    (FNV-1a over the bytes), so equal strings far apart still meet.
     """
     n = offsets.shape[0] - 1
-    runs = np.empty(n, np.int32)
+    groups = np.empty(n, np.int32)
     has_bits = bits.shape[0] > 0
-    r = -1
-    prev_valid = False
+    # First pass: runs of equal adjacent strings. When the runs come in strictly increasing
+    # order (input sorted by claim), every run is a claim of its own: no hashing at all.
+    runs = 0
+    ordered = not has_bits
+    prev = -1  # first line of the previous run
     for i in range(n):
-        valid = _is_valid(bits, bit_offset + i, has_bits)
-        same = False
-        if valid and prev_valid and i > 0:
-            a0, a1 = offsets[i - 1], offsets[i]
-            b1 = offsets[i + 1]
-            if a1 - a0 == b1 - a1:
+        if i > 0 and _same(offsets, data, i - 1, i):
+            groups[i] = runs - 1
+            continue
+        if ordered and prev >= 0 and _compare(offsets, data, prev, i) >= 0:
+            ordered = False
+        prev = i
+        runs += 1
+        groups[i] = runs - 1
+    if ordered:
+        return groups, runs
+    size = 16
+    while size < 2 * runs:
+        size <<= 1
+    first = np.full(size, -1, np.int64)  # line of the first string of the slot's group
+    slot_group = np.empty(size, np.int32)
+    mask = np.uint64(size - 1)
+    n_groups = 0
+    for i in range(n):
+        if not _is_valid(bits, bit_offset + i, has_bits):
+            groups[i] = -1
+            continue
+        a, b = offsets[i], offsets[i + 1]
+        if i > 0 and groups[i - 1] >= 0:
+            a0 = offsets[i - 1]
+            if a - a0 == b - a:
                 same = True
-                for k in range(a1 - a0):
-                    if data[a0 + k] != data[a1 + k]:
+                for k in range(b - a):
+                    if data[a0 + k] != data[a + k]:
                         same = False
                         break
-        if not same:
-            r += 1
-        runs[i] = r
-        prev_valid = valid
-    return runs
+                if same:
+                    groups[i] = groups[i - 1]
+                    continue
+        h = np.uint64(14695981039346656037)
+        for p in range(a, b):
+            h = (h ^ np.uint64(data[p])) * np.uint64(1099511628211)
+        slot = h & mask
+        while True:
+            j = first[slot]
+            if j < 0:
+                first[slot] = i
+                slot_group[slot] = n_groups
+                groups[i] = n_groups
+                n_groups += 1
+                break
+            c, d = offsets[j], offsets[j + 1]
+            if d - c == b - a:
+                same = True
+                for k in range(b - a):
+                    if data[c + k] != data[a + k]:
+                        same = False
+                        break
+                if same:
+                    groups[i] = slot_group[slot]
+                    break
+            slot = (slot + np.uint64(1)) & mask
+    return groups, n_groups
 
 
 @njit(cache=True)

@@ -216,3 +216,17 @@ def test_claim_groups_find_split_claims():
     groups, n = claim_groups(col)
     assert n == 4  # A, B, "", C
     assert groups.tolist() == [0, 0, 1, -1, 1, 0, 2, 3]
+
+
+@pytest.mark.parametrize("ids, expected", [
+    (["A1", "A1", "A2", "B", "B", "BA"], [0, 0, 1, 2, 2, 3]),   # sorted: runs are claims
+    (["B", "B", "A", "B", "A"], [0, 0, 1, 0, 1]),               # unsorted: hashed
+    (["A", "AB", "A"], [0, 1, 0]),                              # a prefix is not equal
+    (["", "", "x", ""], [0, 0, 1, 0]),
+])
+def test_claim_groups_sorted_and_unsorted(ids, expected):
+    import pyarrow as pa
+    from pricer.claims import claim_groups
+    for typ in (pa.string(), pa.large_string()):
+        groups, n = claim_groups(pa.chunked_array([pa.array(ids, typ)]))
+        assert groups.tolist() == expected and n == max(expected) + 1
