@@ -21,8 +21,8 @@ The implementation reads the schedules' polars tables and the contract's terms, 
 use any pricer internals (kernel, encoders, dense tables), so that it is an independent check.
 Cost share (§12) is out of its scope, and so are the §11 payment policies: a line that one of
 them may touch (modifier 50, 62, 66, 80, 81, 82 or AS; 2 units (bilateral); received later than
-the shortest timely-filing limit of the contract; an institutional claim form) is
-``policy_out_of_scope`` with a null amount.
+the shortest timely-filing limit of the contract; an institutional claim form; a MULT PROC 2
+code on a claim of several lines) is ``policy_out_of_scope`` with a null amount.
 """
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ class ReferenceFrames:
                 t.lazy()
                 .with_columns(pl.col("status").str.strip_chars().str.slice(0, 1)
                               .replace("", None))
-                .group_by("hcpcs").agg(aggs)
+                .group_by("hcpcs").agg(*aggs, (pl.col("mult_proc") == 2).any().alias("mult2"))
                 .with_columns(pl.lit(vi, pl.Int32).alias("rvu_v"))
             )
             parts.append(wide)
@@ -263,6 +263,7 @@ def _lines(frame: pl.LazyFrame, schema: pl.Schema, late_days: int) -> pl.LazyFra
 
     lines = frame.select(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("line_index"),
+        pl.col("claim_id"),
         _text("line_of_business").str.to_lowercase().alias("lob"),
         _text("hcpcs").str.to_uppercase().alias("hcpcs"),
         *[_text(f"modifier_{k}").str.to_uppercase().alias(f"m{k}") for k in range(1, 5)],
@@ -349,6 +350,9 @@ def _price(lines: pl.LazyFrame, ref: ReferenceFrames) -> pl.LazyFrame:
         lf = lf.with_columns(pl.lit(None, pl.Boolean).alias("is_drug_code"))
     lf = lf.join(ref.rvu.lazy(), on=["rvu_v", "hcpcs"], how="left")
     lf = lf.join(ref.gpci.lazy(), on=["gpci_v", "locality"], how="left")
+    # §11 multiple procedures (out of scope): a MULT PROC 2 code on a claim of several lines
+    lf = lf.with_columns(pl.col("policy") | (pl.col("mult2").fill_null(False)
+                                             & (pl.len().over("claim_id") > 1)))
 
     # §5: status of the row the modifiers select, else the blank row, else any row
     status = pl.coalesce(

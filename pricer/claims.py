@@ -223,6 +223,35 @@ def _text_dict(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:
     return codes, distinct.to_pylist()
 
 
+def claim_order(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(line positions claim by claim, or empty when claims are contiguous; claim starts)."""
+    n = len(groups)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(1, np.int64)
+    order = np.zeros(0, np.int64)
+    ordered = groups
+    if not (groups[1:] >= groups[:-1]).all():
+        order = np.argsort(groups, kind="stable").astype(np.int64)
+        ordered = groups[order]
+    starts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    return order, np.concatenate([[0], starts, [n]]).astype(np.int64)
+
+
+def _npi_text(col, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rendering NPIs as one text buffer: (offsets [n + 1], bytes, given per line)."""
+    if col is None or _family(col.type) == "null":
+        return np.zeros(n + 1, np.int64), _NO_BITS, np.zeros(n, bool)
+    if not (pa.types.is_large_string(col.type) or pa.types.is_string(col.type)):
+        col = pc.cast(col, pa.large_string())
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    buffers = arr.buffers()
+    offsets = np.frombuffer(buffers[1], off_type, count=arr.offset + n + 1)[arr.offset:]
+    data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else _NO_BITS
+    valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), bool)
+    return offsets.astype(np.int64, copy=False), data, valid
+
+
 def claim_groups(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
     """Claim number per line (0..k-1, by first appearance; -1 where the ID is null) and k.
 
@@ -486,6 +515,12 @@ class EncodedLines:
     locality: np.ndarray      # int32 index in ReferenceArrays.localities, -1 unresolved
     ndc_ok: np.ndarray        # bool
     member_id: pa.Array       # normalised member IDs (as given where invalid)
+    # claim-level policies (§11): lines claim by claim, and each line's rendering NPI as text
+    claim_order: np.ndarray   # int64 line positions claim by claim; empty when contiguous
+    claim_starts: np.ndarray  # int64 first position of each claim in that order, then n
+    npi_offsets: np.ndarray   # int64 [n + 1] offsets into npi_data
+    npi_data: np.ndarray      # uint8 text of the NPIs
+    npi_valid: np.ndarray     # bool: the line gives an NPI
 
 
 def _normalise_code(v: str | None) -> str:
@@ -728,6 +763,8 @@ def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
     claim_billed = cnb.group_sums(claim, billed, (billed_state == 0) & (billed >= 0), n_claims)
     high = (claim >= 0) & (claim_billed[np.maximum(claim, 0)] > HIGH_DOLLAR_CLAIM_CENTS)
     np.bitwise_or(flags, np.where(high, F["high_dollar_claim"], 0).astype(np.uint32), out=flags)
+    order, starts = claim_order(claim)
+    npi_offsets, npi_data, npi_valid = _npi_text(_present(table, "rendering_npi"), n)
     lob_ok = np.where(lob < 0, 0, lob)
     filing_days = np.array([contract.terms(x).timely_filing_days for x in LOBS], np.int64)
     late = (rec_state == 0) & (dos_state == 0) & (rec.astype(np.int64) - dos > filing_days[lob_ok])
@@ -751,6 +788,8 @@ def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
         deductible=shares["deductible"], copay=shares["copay"], coinsurance=shares["coinsurance"],
         qmb=_bools(_present(table, "qmb"), n), facility=facility_table[pos],
         locality=locality, ndc_ok=_ndc_ok(_present(table, "ndc"), n), member_id=member_id,
+        claim_order=order, claim_starts=starts, npi_offsets=npi_offsets, npi_data=npi_data,
+        npi_valid=npi_valid,
     ))
 
 

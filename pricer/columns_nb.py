@@ -160,18 +160,10 @@ def string_groups(offsets, data, bits, bit_offset):
         if not _is_valid(bits, bit_offset + i, has_bits):
             groups[i] = -1
             continue
+        if i > 0 and groups[i - 1] >= 0 and _same(offsets, data, i - 1, i):
+            groups[i] = groups[i - 1]
+            continue
         a, b = offsets[i], offsets[i + 1]
-        if i > 0 and groups[i - 1] >= 0:
-            a0 = offsets[i - 1]
-            if a - a0 == b - a:
-                same = True
-                for k in range(b - a):
-                    if data[a0 + k] != data[a + k]:
-                        same = False
-                        break
-                if same:
-                    groups[i] = groups[i - 1]
-                    continue
         h = np.uint64(14695981039346656037)
         for p in range(a, b):
             h = (h ^ np.uint64(data[p])) * np.uint64(1099511628211)
@@ -184,16 +176,9 @@ def string_groups(offsets, data, bits, bit_offset):
                 groups[i] = n_groups
                 n_groups += 1
                 break
-            c, d = offsets[j], offsets[j + 1]
-            if d - c == b - a:
-                same = True
-                for k in range(b - a):
-                    if data[c + k] != data[a + k]:
-                        same = False
-                        break
-                if same:
-                    groups[i] = slot_group[slot]
-                    break
+            if _same(offsets, data, j, i):
+                groups[i] = slot_group[slot]
+                break
             slot = (slot + np.uint64(1)) & mask
     return groups, n_groups
 

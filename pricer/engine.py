@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pyarrow as pa
 
 from pricer.claims import check_columns, encode_claims, read_claims
-from pricer.pricing_nb import allocate_out, price_lines_nb
+from pricer.pricing_nb import allocate_out, multiple_procedures_nb, price_lines_nb
 from pricer.result import OUTPUT_COLUMNS, PricingResult, adjustments_table, output_columns
 from pricer.tables import reference_arrays
 
@@ -36,6 +36,9 @@ def run_kernel(enc, arrays, out=None):
                    enc.modifiers, enc.units, enc.billed, enc.billed_ok, enc.deductible,
                    enc.copay, enc.coinsurance, enc.qmb, enc.facility, enc.locality, enc.ndc_ok,
                    arrays.kernel, out)
+    multiple_procedures_nb(enc.claim_order, enc.claim_starts, enc.dos, enc.npi_offsets,
+                           enc.npi_data, enc.npi_valid, enc.billed, enc.deductible, enc.copay,
+                           enc.coinsurance, enc.qmb, enc.lob, out)
     return out
 
 
@@ -56,7 +59,7 @@ def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
     amounts = SimpleNamespace(status=out.status, carc=out.carc, allowed=out.allowed,
                               deductible=out.deductible, copay=out.copay,
                               coinsurance=out.coinsurance, fee_full=out.fee_full,
-                              policy_step=out.policy_step)
+                              fee_cut=out.fee_cut, policy_step=out.policy_step)
     billed = SimpleNamespace(billed=enc.billed, billed_ok=enc.billed_ok)
     return PricingResult(inputs, lambda: adjustments_table(claim_id, line_number, amounts, billed),
                          contract=contract, schedules=schedules)

@@ -28,7 +28,7 @@ KernelOut = namedtuple("KernelOut", [
     "status", "method", "reason", "flags", "fee", "allowed", "deductible", "copay",
     "coinsurance", "paid", "liability", "total_rvu", "cf", "base_units", "time_units",
     "drug_coins", "version_kind", "version_idx", "gap_source", "carc", "fee_full",
-    "policy_step",
+    "policy_step", "fee_cut", "fee_num", "mult",
 ])
 
 
@@ -50,7 +50,7 @@ def allocate_out(n: int) -> KernelOut:
         paid=wide(), liability=wide(), total_rvu=wide(), cf=wide(), base_units=wide(),
         time_units=wide(), drug_coins=wide(), version_kind=a(np.uint8), version_idx=a(np.int16),
         gap_source=a(np.int32), carc=a(np.int16), fee_full=a(np.int64),
-        policy_step=a(np.uint8),
+        policy_step=a(np.uint8), fee_cut=a(np.int64), fee_num=a(np.int64), mult=a(np.uint8),
     )
 
 
@@ -62,6 +62,7 @@ _F_NO_SCHED, _F_BY_REPORT, _F_PREPAY = F["no_schedule_for_dos"], F["by_report"],
 _F_ANES_MIN, _F_NDC, _F_QMB = F["anesthesia_minutes_implausible"], F["ndc_missing"], F["qmb_cost_share_not_billable"]
 _F_MEDICAID_COPAY = F["medicaid_copay_waived"]
 _F_REVIEW = F["review"]
+_NUM_LIMIT = 90_000_000_000  # fees from $900 M up keep no exact numerator (int64 room)
 _MOD_50, _MOD_62, _MOD_66, _MOD_AS = MOD["50"], MOD["62"], MOD["66"], MOD["AS"]
 _MOD_80, _MOD_81, _MOD_82 = MOD["80"], MOD["81"], MOD["82"]
 _R_ASST, _R_CO, _R_TEAM = R["assistant_not_payable"], R["co_surgery_not_payable"], R["team_surgery_not_payable"]
@@ -162,8 +163,32 @@ def _surgery_policies(ind, per_unit, units, has50, has62, has66, asst_pct, flags
         else:
             reason = _R_TEAM
     full = half_up(per_unit * n * share, 10_000)
-    fee = half_up(per_unit * n * share * cut, 100_000_000)
-    return fee, full, step, reason, flags
+    num = per_unit * n * share * cut  # the fee before its one rounding, 1/10^8 cent
+    return half_up(num, 100_000_000), full, step, reason, flags, num
+
+
+@njit(cache=True, inline="always")
+def _settle(fee, billed, ded, copay, coins, qmb, L, flags):
+    """§12: lower of charges, then deductible, copay, coinsurance, each capped by what is left."""
+    allowed = fee if fee < billed else billed
+    remaining = allowed
+    d = ded if ded < remaining else remaining
+    remaining -= d
+    cp = 0
+    if L == LOB_MEDICAID:
+        if copay > 0:
+            flags |= _F_MEDICAID_COPAY
+    else:
+        cp = copay if copay < remaining else remaining
+    remaining -= cp
+    co = coins if coins < remaining else remaining
+    remaining -= co
+    shares = d + cp + co
+    liability = shares
+    if qmb and shares > 0:
+        liability = 0
+        flags |= _F_QMB
+    return allowed, d, cp, co, remaining, liability, flags
 
 
 @njit(cache=True)
@@ -207,7 +232,11 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                 pre_denial = False
 
         fee_full = -1
+        fee_num = -1
         policy_step = 0
+        has26 = False
+        hastc = False
+        has53 = False
         if pre_denial:  # §11 edits of the line itself: timely filing, E&M facility charge
             status = DENIED
             method = M_DENIED
@@ -217,9 +246,6 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
             method = M_REJECTED
             carc = 16
         else:
-            has26 = False
-            hastc = False
-            has53 = False
             pay_mod = 0
             ps = 0
             has50 = False
@@ -254,6 +280,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
             ct = t.carve_type[L, c]
             if ct == 1:
                 fee = t.carve_value[L, c] * units
+                fee_num = fee * 100_000_000 if fee < _NUM_LIMIT else -1
                 method = M_CARVE_OUT
                 done = True
             elif ct == 2:
@@ -392,12 +419,13 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                                         t.gpci_floor_through, w, pe, mp, g, loc, dos, cf,
                                         t.lob_rounding[L])
                                     fee = per_unit * units
+                                    fee_num = fee * 100_000_000 if fee < _NUM_LIMIT else -1
                                     method = M_RBRVS
                                     cf_used = cf
                                     vkind = V_RVU
                                     vidx = v
                                     if has50 or has62 or has66 or asst_pct > 0 or units == 2:
-                                        fee, fee_full, policy_step, reason, flags = _surgery_policies(
+                                        fee, fee_full, policy_step, reason, flags, fee_num = _surgery_policies(
                                             t.rvu_policy[v, sc, row], per_unit, units, has50,
                                             has62, has66, asst_pct, flags)
                                         if reason != 0:  # CO-54: no version reported
@@ -434,6 +462,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                     if best >= 0:
                         if t.gf_fee[best] >= 0:
                             fee = t.gf_fee[best] * units
+                            fee_num = fee * 100_000_000 if fee < _NUM_LIMIT else -1
                             priced = True
                         else:
                             g = _vintage(dos, t.gpci_from, t.gpci_to)
@@ -449,6 +478,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                                     t.gpci_floor_through, t.gf_work[best], pe, t.gf_mp[best], g,
                                     loc, dos, cf, t.lob_rounding[L])
                                 fee = per_unit * units
+                                fee_num = fee * 100_000_000 if fee < _NUM_LIMIT else -1
                                 cf_used = cf
                                 priced = True
                         if priced:
@@ -456,6 +486,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                             gsrc = t.gf_source[best]
                             vkind = V_GAPFILL
                     if not priced:
+                        fee_num = -1
                         total_rvu = -1
                         cf_used = -1
                         fee = half_up(billed * t.lob_pct_charges[L], 10_000)
@@ -465,8 +496,10 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                     flags |= _F_BY_REPORT
 
         # §12 lower of charges and cost share; the adjustments follow from these amounts and `carc`
+        mult = 0
         if status != PRICED:
             fee_full = -1
+            fee_num = -1
             policy_step = 0
             fee = -1
             total_rvu = -1
@@ -484,25 +517,15 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                 vkind = 0
                 gsrc = -1
         else:
-            allowed = fee if fee < billed else billed
-            remaining = allowed
-            d = ded_a[i] if ded_a[i] < remaining else remaining
-            remaining -= d
-            cp = 0
-            if L == LOB_MEDICAID:
-                if copay_a[i] > 0:
-                    flags |= _F_MEDICAID_COPAY
-            else:
-                cp = copay_a[i] if copay_a[i] < remaining else remaining
-            remaining -= cp
-            co = coins_a[i] if coins_a[i] < remaining else remaining
-            remaining -= co
-            paid = remaining
-            shares = d + cp + co
-            liability = shares
-            if qmb[i] and shares > 0:
-                liability = 0
-                flags |= _F_QMB
+            allowed, d, cp, co, paid, liability, flags = _settle(
+                fee, billed, ded_a[i], copay_a[i], coins_a[i], qmb[i], L, flags)
+            if fee_num >= 0:  # §11 multiple procedures: the indicator of the row priced
+                mv = _vintage(dos, t.rvu_from, t.rvu_to)
+                if mv >= 0:
+                    mrow = 1 if has26 else (2 if hastc else (3 if has53 else 0))
+                    if t.rvu_status[mv, sc, mrow] == 0:
+                        mrow = 0
+                    mult = t.rvu_policy[mv, sc, mrow, 0]
 
         o.status[i] = status
         o.method[i] = method
@@ -526,6 +549,9 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         o.carc[i] = carc
         o.fee_full[i] = fee if fee_full < 0 else fee_full
         o.policy_step[i] = policy_step
+        o.fee_cut[i] = fee
+        o.fee_num[i] = fee_num
+        o.mult[i] = mult
 
 
 @njit(cache=True, parallel=True)
@@ -540,3 +566,98 @@ def price_lines_nb(reason_in, flags_in, lob, dos, code, unlisted, mods, units, b
         _price_range(lo, hi, reason_in, flags_in, lob, dos, code, unlisted, mods, units, billed,
                      billed_ok, deductible, copay, coinsurance, qmb, facility, locality, ndc_ok,
                      t, o)
+
+
+@njit(cache=True, inline="always")
+def _same_provider(i, j, npi_offsets, npi_data, npi_valid):
+    """Same rendering NPI as given (two lines without one count as the same provider)."""
+    if npi_valid[i] != npi_valid[j]:
+        return False
+    if not npi_valid[i]:
+        return True
+    a, b, c, d = npi_offsets[i], npi_offsets[i + 1], npi_offsets[j], npi_offsets[j + 1]
+    if b - a != d - c:
+        return False
+    for k in range(b - a):
+        if npi_data[a + k] != npi_data[c + k]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _claim_multiple_procedures(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, billed,
+                               ded, copay, coins, qmb, lob, o):
+    m = 0
+    for p in range(lo, hi):
+        i = order[p] if order.shape[0] > 0 else p
+        if o.mult[i] == 2 and o.fee_num[i] >= 0 and o.status[i] == PRICED:
+            m += 1
+    if m < 2:
+        return
+    cand = np.empty(m, np.int64)
+    m = 0
+    for p in range(lo, hi):
+        i = order[p] if order.shape[0] > 0 else p
+        if o.mult[i] == 2 and o.fee_num[i] >= 0 and o.status[i] == PRICED:
+            cand[m] = i
+            m += 1
+    taken = np.zeros(m, np.bool_)
+    members = np.empty(m, np.int64)
+    for a in range(m):
+        if taken[a]:
+            continue
+        # the procedures of one date of service and one rendering provider
+        k = 0
+        for b in range(a, m):
+            if not taken[b] and dos[cand[b]] == dos[cand[a]] and _same_provider(
+                    cand[a], cand[b], npi_offsets, npi_data, npi_valid):
+                members[k] = cand[b]
+                k += 1
+                taken[b] = True
+        # ranked by fee schedule amount, highest first; ties in input order
+        for r in range(k):
+            best = r
+            for q in range(r + 1, k):
+                fq, fb = o.fee_cut[members[q]], o.fee_cut[members[best]]
+                if fq > fb or (fq == fb and members[q] < members[best]):
+                    best = q
+            tmp = members[r]
+            members[r] = members[best]
+            members[best] = tmp
+            if r == 0:
+                continue
+            i = members[r]
+            fee = half_up(o.fee_num[i], 200_000_000)  # 50 %, one rounding of the whole product
+            flags = o.flags[i] & ~_F_QMB
+            if r >= 5:  # sixth and later: priced at 50 % and sent for review
+                flags |= _F_BY_REPORT
+            allowed, d, cp, co, paid, liability, flags = _settle(
+                fee, billed[i], ded[i], copay[i], coins[i], qmb[i], lob[i], flags)
+            _put_wide(o.fee, i, fee)
+            _put_wide(o.allowed, i, allowed)
+            _put_wide(o.deductible, i, d)
+            _put_wide(o.copay, i, cp)
+            _put_wide(o.coinsurance, i, co)
+            _put_wide(o.paid, i, paid)
+            _put_wide(o.liability, i, liability)
+            o.flags[i] = flags
+
+
+@njit(cache=True, parallel=True)
+def multiple_procedures_nb(order, starts, dos, npi_offsets, npi_data, npi_valid, billed, ded,
+                           copay, coins, qmb, lob, o):
+    """§11 multiple procedures (MULT PROC 2), claim by claim, on the priced lines of ``o``.
+
+    ``order`` lists line positions claim by claim (empty when the claims are contiguous);
+    ``starts`` the first position of each claim in that order, then the end. The second to
+    fifth procedures of one claim, date of service and rendering provider are paid at 50 %,
+    the sixth and later too with flag ``by_report``; their amounts are settled again.
+    """
+    n_claims = starts.shape[0] - 1
+    block = 4096
+    for blk in prange((n_claims + block - 1) // block):
+        for k in range(blk * block, min(n_claims, (blk + 1) * block)):
+            if starts[k + 1] - starts[k] > 1:
+                _claim_multiple_procedures(starts[k], starts[k + 1], order, dos, npi_offsets,
+                                           npi_data, npi_valid, billed, ded, copay, coins, qmb,
+                                           lob, o)

@@ -187,33 +187,35 @@ def adjustment_slots(out, enc) -> tuple[np.ndarray, ...]:
 
     Slot 0 is the fee-schedule reduction (CO-45: billed down to the fee before §11
     reductions) of a priced line, or the denial/rejection row (always present, for the whole
-    billed charge); slot 1 a §11 reduction (assistant at surgery, co-surgery: CO-45 from the
-    full fee down to the reduced one, both after lower of charges); slots 2-4 are deductible
-    (PR-1), copay (PR-3) and coinsurance (PR-2). Returns (group, carc, amount, step), each
-    ``[n, 5]``; group 0 marks an empty slot.
+    billed charge); slot 1 a §11 modifier reduction (assistant at surgery, co-surgery: CO-45);
+    slot 2 the multiple-procedure reduction (CO-59); each reduction is taken after lower of
+    charges, so the rows add up to billed - allowed. Slots 3-5 are deductible (PR-1), copay
+    (PR-3) and coinsurance (PR-2). Returns (group, carc, amount, step), each ``[n, 6]``; group
+    0 marks an empty slot.
     """
     from pricer.vocabulary import (G_CO, G_PR, PRICED, REJECTED, S_COINSURANCE, S_COPAY,
-                                   S_DEDUCTIBLE, S_DENIAL, S_FEE, S_REJECTION)
+                                   S_DEDUCTIBLE, S_DENIAL, S_FEE, S_MULTIPLE, S_REJECTION)
     n = len(out.status)
     priced = out.status == PRICED
     billed = np.where(enc.billed_ok, enc.billed, 0)
     ded, copay, coins = out.deductible[:, 0], out.copay[:, 0], out.coinsurance[:, 0]
     allowed = out.allowed[:, 0]
     allowed_full = np.where(priced, np.minimum(billed, out.fee_full), 0)
+    allowed_cut = np.where(priced, np.minimum(billed, out.fee_cut), 0)
     reduction = np.where(priced, billed - allowed_full, 0)
-    policy = np.where(priced, allowed_full - allowed, 0)
-    amount = np.stack([np.where(priced, reduction, billed), policy, ded, copay, coins], axis=1)
-    present = np.stack([~priced | (reduction > 0), policy > 0, ded > 0, copay > 0, coins > 0],
-                       axis=1)
-    group = np.where(present, np.array([G_CO, G_CO, G_PR, G_PR, G_PR], np.uint8), 0).astype(np.uint8)
-    carc = np.empty((n, 5), np.int16)
+    amount = np.stack([np.where(priced, reduction, billed), allowed_full - allowed_cut,
+                       allowed_cut - allowed, ded, copay, coins], axis=1)
+    present = amount > 0
+    present[:, 0] |= ~priced
+    group = np.where(present, np.array([G_CO, G_CO, G_CO, G_PR, G_PR, G_PR], np.uint8), 0)
+    carc = np.empty((n, 6), np.int16)
     carc[:, 0] = np.where(priced, 45, out.carc)
-    carc[:, 1:] = np.array([45, 1, 3, 2], np.int16)
-    step = np.empty((n, 5), np.uint8)
+    carc[:, 1:] = np.array([45, 59, 1, 3, 2], np.int16)
+    step = np.empty((n, 6), np.uint8)
     step[:, 0] = np.where(priced, S_FEE, np.where(out.status == REJECTED, S_REJECTION, S_DENIAL))
     step[:, 1] = out.policy_step
-    step[:, 2:] = np.array([S_DEDUCTIBLE, S_COPAY, S_COINSURANCE], np.uint8)
-    return group, carc, amount, step
+    step[:, 2:] = np.array([S_MULTIPLE, S_DEDUCTIBLE, S_COPAY, S_COINSURANCE], np.uint8)
+    return group.astype(np.uint8), carc, amount, step
 
 
 def adjustments_table(claim_id: pa.ChunkedArray, line_number: pa.ChunkedArray, out, enc) -> pa.Table:

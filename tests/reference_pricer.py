@@ -10,8 +10,9 @@ shared reference tables (``pricer.schedules``), the contract (``pricer.contract`
 money helpers (``pricer.money``). Of §11 (payment policies and claim edits) it implements the
 rules a line can be priced by on its own: timely filing, the E&M facility-charge rule, the
 review flags of a line, and the surgery modifiers (bilateral 50 / two units, assistant at
-surgery 80/81/82/AS, co-surgeons 62, team surgery 66). The claim-level rules (multiple
-procedures, status T, MUE, high-dollar claims) are not implemented.
+surgery 80/81/82/AS, co-surgeons 62, team surgery 66), and at claim level the high-dollar
+claim flag and multiple procedures of MULT PROC 2. The other claim-level rules (MULT PROC
+3-7, status T, MUE) are not implemented.
 
     lines, adjustments = reference_price(claims, contract=None, schedules=None)
 
@@ -217,12 +218,12 @@ def _is_whole_cents(d: Decimal) -> bool:
 
 class _RvuRow:
     __slots__ = ("status", "work", "pe_nonfacility", "pe_facility", "mp", "conversion_factor",
-                 "bilat", "asst", "co", "team")
+                 "mult", "bilat", "asst", "co", "team")
 
     def __init__(self, status, work, pe_nonfacility, pe_facility, mp, conversion_factor,
-                 bilat=9, asst=9, co=9, team=9):
+                 mult=9, bilat=9, asst=9, co=9, team=9):
         # §11 indicators of the RVU file; 9 (concept does not apply) when blank
-        self.bilat, self.asst, self.co, self.team = bilat, asst, co, team
+        self.mult, self.bilat, self.asst, self.co, self.team = mult, bilat, asst, co, team
         self.status = status
         self.work = work
         self.pe_nonfacility = pe_nonfacility
@@ -268,9 +269,9 @@ class _Tables:
         if key not in _VIEWS:
             codes: dict = {}
             cols = ["hcpcs", "modifier", "status", "work_rvu", "pe_nonfacility_rvu",
-                    "pe_facility_rvu", "mp_rvu", "conversion_factor", "bilat_surg", "asst_surg",
-                    "co_surg", "team_surg"]
-            for (hcpcs, mod, status, work, pe_nf, pe_f, mp, cf, bilat, asst, co,
+                    "pe_facility_rvu", "mp_rvu", "conversion_factor", "mult_proc", "bilat_surg",
+                    "asst_surg", "co_surg", "team_surg"]
+            for (hcpcs, mod, status, work, pe_nf, pe_f, mp, cf, mult, bilat, asst, co,
                  team) in vintage.table.select(cols).rows():
                 row = _RvuRow(
                     status=(status or "").strip().upper() or None,
@@ -279,6 +280,7 @@ class _Tables:
                     pe_facility=_dec(pe_f or 0, RVU_SCALE),
                     mp=_dec(mp or 0, RVU_SCALE),
                     conversion_factor=_dec(cf, CF_SCALE),
+                    mult=9 if mult is None else int(mult),
                     bilat=9 if bilat is None else int(bilat),
                     asst=9 if asst is None else int(asst),
                     co=9 if co is None else int(co),
@@ -443,6 +445,8 @@ class _Line:
         self.carc = None
         self.fee_before_reductions: Decimal | None = None  # §11: before assistant/co-surgery
         self.reduction_step: str | None = None
+        self.fee_exact: Decimal | None = None  # a fee-schedule amount before its rounding
+        self.fee_before_multiple: Decimal | None = None  # §11: before multiple procedures
         # parsed values
         self.member_id = None
         self.lob = None
@@ -630,6 +634,43 @@ class _Pricer:
 
     # -- §5 method chain ------------------------------------------------------------------------
 
+    def multiple_procedure_indicator(self, line: _Line) -> int | None:
+        """MULT PROC of the RVU row the line's modifiers select (26, TC, 53, else blank)."""
+        vintage = self.tables.covering("rvu", line.dos)
+        rows = self.tables.rvu(vintage).get(line.hcpcs, {}) if vintage else {}
+        for mod in ("26", "TC", "53"):
+            if mod in line.modifiers:
+                row = rows.get(mod) or rows.get("")
+                break
+        else:
+            row = rows.get("")
+        return row.mult if row is not None else None
+
+    def multiple_procedures(self, lines: list) -> None:
+        """§11 MULT PROC 2: per claim, date of service and rendering provider (NPI as given;
+        lines without one are one provider), the fee-schedule lines (RBRVS, gap fill,
+        fixed-fee carve-outs) ranked by fee schedule amount, highest first, ties in input
+        order: 100 %, then 50 % (one rounding of the exact product), sixth and later also
+        flagged by_report."""
+        groups: dict = {}
+        for index, line in enumerate(lines):
+            if (line.line_status != "priced" or line.fee_exact is None
+                    or line.row.get("claim_id") is None
+                    or self.multiple_procedure_indicator(line) != 2):
+                continue
+            npi = line.row.get("rendering_npi")
+            key = (line.row["claim_id"], line.dos, None if npi is None else str(npi))
+            groups.setdefault(key, []).append((index, line))
+        for members in groups.values():
+            ranked = sorted(members, key=lambda m: (-m[1].fee_schedule_amount, m[0]))
+            for rank, (_, line) in enumerate(ranked, start=1):
+                if rank == 1:
+                    continue
+                line.fee_before_multiple = line.fee_schedule_amount
+                if rank >= 6:
+                    line.flags.add("by_report")
+                self.lower_of_charges(line, round_half_up(line.fee_exact / 2, 2))
+
     def line_edits(self, line: _Line) -> None:
         """§11 denials a valid line earns on its own: timely filing, then E&M facility charge."""
         terms = self.terms(line.lob)
@@ -651,7 +692,8 @@ class _Pricer:
         if carve is not None:
             line.pricing_method = "carve_out"
             if carve.fee is not None:
-                fee = round_half_up(Decimal(str(carve.fee)) * line.units, 2)
+                line.fee_exact = Decimal(str(carve.fee)) * line.units
+                fee = round_half_up(line.fee_exact, 2)
             else:
                 fee = round_half_up(line.billed * Decimal(str(carve.percent_of_charges)), 2)
             self.lower_of_charges(line, fee)
@@ -835,7 +877,8 @@ class _Pricer:
                 raise _Denied("denied", 54, "team_surgery_not_payable")
             line.flags.add("by_report")
         line.fee_before_reductions = round_half_up(per_unit * units * share, 2)
-        return round_half_up(per_unit * units * share * cut, 2)
+        line.fee_exact = per_unit * units * share * cut
+        return round_half_up(line.fee_exact, 2)
 
     @staticmethod
     def status_of(line: _Line, rows: dict) -> str | None:
@@ -876,7 +919,8 @@ class _Pricer:
             if row.fee is not None:
                 line.pricing_method = "gap_fill"
                 line.schedule_version = "GAPFILL"
-                self.lower_of_charges(line, round_half_up(row.fee * line.units, 2))
+                line.fee_exact = row.fee * line.units
+                self.lower_of_charges(line, round_half_up(line.fee_exact, 2))
                 return
             if self.price_gap_fill_rvus(line, row, terms):
                 return
@@ -925,7 +969,8 @@ class _Pricer:
         line.schedule_version = "GAPFILL"
         line.total_rvu = total_rvu
         line.conversion_factor = cf
-        self.lower_of_charges(line, round_half_up(per_unit * line.units, 2))
+        line.fee_exact = per_unit * line.units
+        self.lower_of_charges(line, round_half_up(line.fee_exact, 2))
         return True
 
     def percent_of_charges(self, line: _Line, terms) -> None:
@@ -1001,8 +1046,13 @@ def _settle(line: _Line, claim_id, line_number) -> tuple[dict, list[dict]]:
             allowed_full = min(billed, line.fee_before_reductions)
         if billed - allowed_full > 0:
             adjust("CO", 45, billed - allowed_full, "fee_schedule")
-        if allowed_full - allowed > 0:
-            adjust("CO", 45, allowed_full - allowed, line.reduction_step)
+        allowed_cut = allowed
+        if line.fee_before_multiple is not None:
+            allowed_cut = min(billed, line.fee_before_multiple)
+        if allowed_full - allowed_cut > 0:
+            adjust("CO", 45, allowed_full - allowed_cut, line.reduction_step)
+        if allowed_cut - allowed > 0:
+            adjust("CO", 59, allowed_cut - allowed, "multiple_procedure")
         left = allowed
         for name in ("deductible", "copay", "coinsurance"):
             given = line.cost_shares[name]
@@ -1114,6 +1164,7 @@ def reference_price(claims, contract=None, schedules=None) -> tuple[list[dict], 
         amount = _rejected_amount(row.get("billed_charge"))
         if row.get("claim_id") is not None and amount >= 0:
             claim_billed[row["claim_id"]] = claim_billed.get(row["claim_id"], ZERO) + amount
+    priced_lines = []
     with localcontext() as ctx:
         ctx.prec = 60  # far more digits than any product here: every step below is exact
         for row in claims.iter_rows(named=True):
@@ -1141,7 +1192,10 @@ def reference_price(claims, contract=None, schedules=None) -> tuple[list[dict], 
                     line.anesthesia_base_units = None
                     line.anesthesia_time_units = None
                     line.drug_coinsurance_pct = None
-            out, adj = _settle(line, row.get("claim_id"), row.get("line_number"))
+            priced_lines.append(line)
+        pricer.multiple_procedures(priced_lines)
+        for line in priced_lines:
+            out, adj = _settle(line, line.row.get("claim_id"), line.row.get("line_number"))
             lines.append(out)
             adjustments.extend(adj)
     return lines, adjustments

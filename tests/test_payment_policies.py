@@ -130,8 +130,10 @@ def test_modifier_denials(schedules, contract, code, modifier, reason):
 
 
 def test_team_surgery_by_report_and_documentation_flags(schedules, contract, full_fee):
-    r = price(line(hcpcs="22818", modifier_1="66"), line(hcpcs="22836", modifier_1="80"),
-              line(hcpcs="27447", modifier_1="62"), contract=contract, schedules=schedules)
+    r = price(line(hcpcs="22818", modifier_1="66", claim_id="T"),
+              line(hcpcs="22836", modifier_1="80", claim_id="A"),
+              line(hcpcs="27447", modifier_1="62", claim_id="C"), contract=contract,
+              schedules=schedules)
     team, asst0, co1 = (one(r, i) for i in range(3))
     assert team["fee_schedule_amount"] == full_fee("22818") and "by_report" in team["flags"]
     assert "review" in asst0["flags"]  # ASST SURG 0: payable with documentation
@@ -230,3 +232,95 @@ def test_claim_groups_sorted_and_unsorted(ids, expected):
     for typ in (pa.string(), pa.large_string()):
         groups, n = claim_groups(pa.chunked_array([pa.array(ids, typ)]))
         assert groups.tolist() == expected and n == max(expected) + 1
+
+
+# --- multiple procedures (MULT PROC 2) -------------------------------------------------------
+
+def _carved(contract, fees: dict):
+    """The contract with fixed per-unit fees for the given codes (a fee-schedule amount the
+    test chooses, so a published example can be priced exactly)."""
+    terms = contract.terms("commercial")
+    carve = [{"hcpcs": c, "fee": str(f)} for c, f in fees.items()]
+    return contract.replace_lob("commercial", carve_outs=[
+        *({"hcpcs": c.hcpcs, "fee": str(c.fee)} if c.fee is not None else
+          {"hcpcs": c.hcpcs, "percent_of_charges": str(c.percent_of_charges)}
+          for c in terms.carve_outs), *carve])
+
+
+def test_multiple_procedures_published_example(schedules, contract):
+    """35301, 35261 and 35201 (MULT PROC 2) at fee schedule amounts 1,043.48, 1,010.60 and
+    922.90: 1,043.48 + 505.30 + 461.45 = 2,010.23 (100 %, 50 %, 50 %, ranked by amount)."""
+    c = _carved(contract, {"35301": "1043.48", "35261": "1010.60", "35201": "922.90"})
+    r = price(line(line_of_business="commercial", hcpcs="35201", line_number=1),
+              line(line_of_business="commercial", hcpcs="35301", line_number=2),
+              line(line_of_business="commercial", hcpcs="35261", line_number=3),
+              contract=c, schedules=schedules)
+    fees = r.lines["fee_schedule_amount"].to_list()
+    assert fees == [Decimal("461.45"), Decimal("1043.48"), Decimal("505.30")]
+    assert sum(fees) == Decimal("2010.23")
+    mppr = r.adjustments.filter(pl.col("step") == "multiple_procedure")
+    assert mppr.select("line_index", "group_code", "carc", "amount").sort("line_index").rows() == [
+        (0, "CO", 59, Decimal("461.45")), (2, "CO", 59, Decimal("505.30"))]
+    assert balanced(r)
+
+
+def test_multiple_procedures_groups_ties_and_sixth(schedules, contract):
+    c = _carved(contract, {"35301": "100.00", "35261": "100.00", "35201": "80.00",
+                           "27447": "60.00", "19303": "40.00", "47562": "20.01"})
+    base = dict(line_of_business="commercial", claim_id="K", rendering_npi="1234567893")
+    rows = [
+        line(hcpcs="35201", **base),
+        line(hcpcs="35301", **base),                       # tie with 35261: input order
+        line(hcpcs="35261", **base),
+        line(hcpcs="27447", **base),
+        line(hcpcs="19303", **base),
+        line(hcpcs="47562", **base),                       # sixth: 50 % and by_report
+        line(hcpcs="35201", **{**base, "rendering_npi": "1111111112"}),  # another surgeon
+        line(hcpcs="35201", **{**base, "date_of_service": dt.date(2025, 3, 4)}),  # another day
+        line(hcpcs="35201", **{**base, "claim_id": "other"}),  # another claim
+        line(hcpcs="99213", **base),                       # MULT PROC 0: not ranked
+    ]
+    r = price(*rows, contract=c, schedules=schedules)
+    fees = r.lines["fee_schedule_amount"].to_list()
+    assert fees[:6] == [Decimal("40.00"), Decimal("100.00"), Decimal("50.00"), Decimal("30.00"),
+                        Decimal("20.00"), Decimal("10.01")]  # 20.01 / 2 = 10.005 -> 10.01
+    assert fees[6:9] == [Decimal("80.00")] * 3
+    by_report = ["by_report" in f for f in r.lines["flags"].to_list()]
+    assert by_report == [False] * 5 + [True] + [False] * 4
+    assert balanced(r)
+
+
+def test_multiple_procedures_lower_of_charges_after_reduction(schedules, contract):
+    c = _carved(contract, {"35301": "1000.00", "35261": "800.00"})
+    base = dict(line_of_business="commercial")
+    r = price(line(hcpcs="35301", **base, billed_charge=Decimal("5000.00")),
+              line(hcpcs="35261", **base, billed_charge=Decimal("600.00")),   # 400 < 600 < 800
+              line(hcpcs="35301", **{**base, "claim_id": "B"}),
+              line(hcpcs="35261", **{**base, "claim_id": "B"}, billed_charge=Decimal("300.00")),
+              contract=c, schedules=schedules)
+    got = r.lines.select("fee_schedule_amount", "allowed_amount").rows()
+    assert got[1] == (Decimal("400.00"), Decimal("400.00"))
+    assert got[3] == (Decimal("400.00"), Decimal("300.00"))  # below the reduced fee
+    second = r.adjustments.filter(pl.col("line_index") == 1).select("carc", "amount", "step").rows()
+    assert second == [(59, Decimal("200.00"), "multiple_procedure")]  # 600 - 400; no CO-45
+    assert r.adjustments.filter(pl.col("line_index") == 3).height == 0
+    assert balanced(r)
+
+
+def test_multiple_procedures_claims_split_across_the_input(schedules, contract):
+    c = _carved(contract, {"35301": "1043.48", "35261": "1010.60", "35201": "922.90"})
+    base = dict(line_of_business="commercial")
+    rows = [line(hcpcs="35201", claim_id="A", **base), line(hcpcs="35201", claim_id="B", **base),
+            line(hcpcs="35301", claim_id="A", **base), line(hcpcs="35261", claim_id="B", **base)]
+    r = price(*rows, contract=c, schedules=schedules)
+    assert r.lines["fee_schedule_amount"].to_list() == [
+        Decimal("461.45"), Decimal("461.45"), Decimal("1043.48"), Decimal("1010.60")]
+
+
+def test_anesthesia_is_not_a_multiple_procedure(schedules, contract):
+    r = price(line(hcpcs="00840", units=117, modifier_1="AA"),
+              line(hcpcs="00840", units=117, modifier_1="AA"),
+              line(hcpcs="27447"), line(hcpcs="27447"), contract=contract, schedules=schedules)
+    fees = r.lines["fee_schedule_amount"].to_list()
+    assert fees[0] == fees[1] == Decimal("297.25")
+    assert fees[3] == round_half_up(fees[2] / 2, 2)

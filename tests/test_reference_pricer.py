@@ -80,7 +80,7 @@ def oracle_frame(as_text: bool) -> tuple[pl.DataFrame, list[D]]:
         dos = dt.date(2025, 1 + i % 9, 1 + i % 28)
         for pos, col in (("11", "nonfacility_fee_amount"), ("21", "facility_fee_amount")):
             rows.append({
-                "claim_id": f"O{i}", "line_number": len(rows) + 1, "member_id": "1",
+                "claim_id": f"O{i}-{pos}", "line_number": len(rows) + 1, "member_id": "1",
                 "line_of_business": "medicare",
                 "date_of_service": dos.isoformat() if as_text else dos,
                 "hcpcs": r["hcpcs"], "units": "1" if as_text else 1,
