@@ -750,13 +750,12 @@ def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
                        False, bool)
     modifiers = np.stack([_modifier_ids(_present(table, c), n, arrays.modifier_index)
                           for c in MODIFIER_COLUMNS], axis=1)
-    np.bitwise_or(flags, np.where((modifiers == MOD_INVALID).any(axis=1), F["modifier_invalid"], 0)
-                  .astype(np.uint32), out=flags)
-
-    # §11 review flags and the denials a line earns on its own (after every rejection)
-    for mod in ("22", "59"):
-        np.bitwise_or(flags, np.where((modifiers == MOD[mod]).any(axis=1), F[f"modifier_{mod}"], 0)
-                      .astype(np.uint32), out=flags)
+    modifiers = np.ascontiguousarray(modifiers)
+    # the modifier_invalid data flag; §11 review flags and the denials a line earns on its own
+    # (after every rejection)
+    cnb.modifier_flags(modifiers, flags, np.array([MOD_INVALID, MOD["22"], MOD["59"]], np.uint8),
+                       np.array([F["modifier_invalid"], F["modifier_22"], F["modifier_59"]],
+                                np.uint32))
     np.bitwise_or(flags, _lookup(hc_idx, [F["high_level_em"] if c in HIGH_LEVEL_EM else 0
                                           for c in norm_codes], 0, np.uint32), out=flags)
     claim, n_claims = claim_groups(table.column("claim_id"))
@@ -765,10 +764,8 @@ def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
     np.bitwise_or(flags, np.where(high, F["high_dollar_claim"], 0).astype(np.uint32), out=flags)
     order, starts = claim_order(claim)
     npi_offsets, npi_data, npi_valid = _npi_text(_present(table, "rendering_npi"), n)
-    lob_ok = np.where(lob < 0, 0, lob)
     filing_days = np.array([contract.terms(x).timely_filing_days for x in LOBS], np.int64)
-    late = (rec_state == 0) & (dos_state == 0) & (rec.astype(np.int64) - dos > filing_days[lob_ok])
-    reject(late, "timely_filing")
+    cnb.reject_late(reason, R["timely_filing"], dos, dos_state, rec, rec_state, lob, filing_days)
     form = _present(table, "claim_form")
     if form is not None:
         fi, fvals = _text_dict(form)

@@ -192,3 +192,25 @@ def group_sums(groups, values, ok, n_groups):
         if g >= 0 and ok[i]:
             sums[g] += values[i]
     return sums
+
+
+@njit(cache=True)
+def modifier_flags(modifiers, flags, ids, bits):
+    """OR ``bits[k]`` into a line's flags when one of its modifiers is ``ids[k]``."""
+    for i in range(modifiers.shape[0]):
+        f = flags[i]
+        for j in range(modifiers.shape[1]):
+            m = modifiers[i, j]
+            for k in range(ids.shape[0]):
+                if m == ids[k]:
+                    f |= bits[k]
+        flags[i] = f
+
+
+@njit(cache=True)
+def reject_late(reason, code, dos, dos_state, received, received_state, lob, limit_days):
+    """§11 timely filing: ``code`` where received more than the LOB's limit after the DOS."""
+    for i in range(reason.shape[0]):
+        if reason[i] == 0 and dos_state[i] == 0 and received_state[i] == 0 and lob[i] >= 0 \
+                and np.int64(received[i]) - np.int64(dos[i]) > limit_days[lob[i]]:
+            reason[i] = code
