@@ -22,7 +22,8 @@ use any pricer internals (kernel, encoders, dense tables), so that it is an inde
 Cost share (§12) is out of its scope, and so are the §11 payment policies: a line that one of
 them may touch (modifier 50, 62, 66, 80, 81, 82 or AS; 2 units (bilateral); received later than
 the shortest timely-filing limit of the contract; an institutional claim form; a MULT PROC 2
-code on a claim of several lines) is ``policy_out_of_scope`` with a null amount.
+code on a claim of several lines; a Medicare non-facility line of an OPPSCAP code) is
+``policy_out_of_scope`` with a null amount.
 """
 from __future__ import annotations
 
@@ -80,6 +81,8 @@ class ReferenceFrames:
                               for v in schedules.vintages("anes_cf")]
         self.base_vintages = [(v.effective_from, None) for v in schedules.vintages("anes_base")]
         self.localities = pl.DataFrame({"locality": schedules.localities()})
+        self.opps_codes = sorted({c for v in schedules.vintages("oppscap")
+                                  for c in v.table["hcpcs"].to_list()})
 
         # RVU: one row per (vintage, hcpcs), the 4 rows (blank, 26, TC, 53) side by side
         parts = []
@@ -352,7 +355,10 @@ def _price(lines: pl.LazyFrame, ref: ReferenceFrames) -> pl.LazyFrame:
     lf = lf.join(ref.gpci.lazy(), on=["gpci_v", "locality"], how="left")
     # §11 multiple procedures (out of scope): a MULT PROC 2 code on a claim of several lines
     lf = lf.with_columns(pl.col("policy") | (pl.col("mult2").fill_null(False)
-                                             & (pl.len().over("claim_id") > 1)))
+                                             & (pl.len().over("claim_id") > 1))
+                         # the OPPS cap of Medicare non-facility imaging (out of scope)
+                         | (pl.col("hcpcs").is_in(ref.opps_codes) & pl.col("lob").is_in(MEDICARE_LOBS)
+                            & ~pl.col("facility")))
 
     # §5: status of the row the modifiers select, else the blank row, else any row
     status = pl.coalesce(

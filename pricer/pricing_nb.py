@@ -14,7 +14,7 @@ from numba import njit, prange
 from pricer.vocabulary import (
     A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, DENIED, F, LOB_MEDICAID, M_ANESTHESIA,
     M_BUNDLED, M_CARVE_OUT, M_DENIED, M_DRUG, M_GAP_FILL, M_PCT_CHARGES, M_RBRVS, M_REJECTED,
-    MOD, PRE_DENIALS, PRICED, R, REJECTED, S_ASSISTANT, S_CO_SURGERY,
+    MOD, PRE_DENIALS, PRICED, R, REJECTED, S_ASSISTANT, S_CO_SURGERY, S_OPPS_CAP,
 )
 
 from pricer import _kernel_cache, vocabulary  # noqa: E402  (the guard runs before any compile)
@@ -418,22 +418,39 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                                         t.gpci_work, t.gpci_work_nofloor, t.gpci_pe, t.gpci_mp,
                                         t.gpci_floor_through, w, pe, mp, g, loc, dos, cf,
                                         t.lob_rounding[L])
+                                    # §11 OPPS cap: Medicare, non-facility, imaging codes
+                                    uncapped = per_unit
+                                    if t.lob_opps_cap[L] and not facility[i]:
+                                        ov = _vintage(dos, t.opps_from, t.opps_to)
+                                        if ov >= 0 and t.opps_slot[ov, sc, row] >= 0:
+                                            cap = t.opps_cap[t.opps_slot[ov, sc, row], loc]
+                                            if 0 <= cap < per_unit:
+                                                per_unit = cap
                                     fee = per_unit * units
                                     fee_num = fee * 100_000_000 if fee < _NUM_LIMIT else -1
                                     method = M_RBRVS
                                     cf_used = cf
                                     vkind = V_RVU
                                     vidx = v
-                                    if has50 or has62 or has66 or asst_pct > 0 or units == 2:
+                                    surgery = has50 or has62 or has66 or asst_pct > 0 or units == 2
+                                    if surgery:
                                         fee, fee_full, policy_step, reason, flags, fee_num = _surgery_policies(
                                             t.rvu_policy[v, sc, row], per_unit, units, has50,
                                             has62, has66, asst_pct, flags)
-                                        if reason != 0:  # CO-54: no version reported
-                                            status = DENIED
-                                            method = M_DENIED
-                                            carc = 54
-                                            vkind = 0
-                                            vidx = -1
+                                    if uncapped != per_unit:  # the cap's reduction is its own step
+                                        fee_full = uncapped * units
+                                        if surgery:
+                                            fee_full = _surgery_policies(
+                                                t.rvu_policy[v, sc, row], uncapped, units, has50,
+                                                has62, has66, asst_pct, flags)[1]
+                                        if policy_step == 0:
+                                            policy_step = S_OPPS_CAP
+                                    if reason != 0:  # CO-54: no version reported
+                                        status = DENIED
+                                        method = M_DENIED
+                                        carc = 54
+                                        vkind = 0
+                                        vidx = -1
 
                 # §5 step 6: gap-fill chain
                 if gap:

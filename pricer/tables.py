@@ -38,6 +38,7 @@ KernelTables = namedtuple("KernelTables", [
     "anes_from", "anes_to", "anes_cf",
     "base_from", "base_units",
     "asp_from", "asp_to", "asp_limit", "asp_coins", "asp_any",
+    "opps_from", "opps_to", "opps_slot", "opps_cap", "lob_opps_cap",
     "lob_cf", "lob_rounding", "lob_pct_charges", "lob_anes_cf", "lob_tuph", "lob_drug_pct",
     "lob_require_ndc", "ps_units", "neuraxial", "no_time", "by_report", "carve_type",
     "carve_value", "policy_action", "policy_carc",
@@ -170,6 +171,25 @@ def _schedule_arrays(schedules) -> ScheduleArrays:
         a["asp_coins"][qi, ci] = t["coinsurance_pct"].fill_null(0).to_numpy()
     a["asp_any"] = (a["asp_limit"] >= 0).any(axis=0) if len(asp) else np.zeros(C, bool)
 
+    # §11 OPPS cap: per vintage, code and RVU row a slot; per slot the cap of each locality
+    op = schedules.vintages("oppscap")
+    a["opps_from"], a["opps_to"] = _range_days(op)
+    a["opps_slot"] = np.full((len(op), C, 4), -1, np.int32)
+    caps = []
+    for oi, v in enumerate(op):
+        slots = {}
+        for hcpcs, mod, loc, cap in v.table.select(
+                "hcpcs", "modifier", "locality", "nonfacility_price").iter_rows():
+            if hcpcs not in index or mod not in row_of or loc not in loc_index:
+                continue  # a code no RVU file prices, or a row or locality the engine lacks
+            key = (index[hcpcs], row_of[mod])
+            if key not in slots:
+                slots[key] = len(caps)
+                caps.append(np.full(L, -1, np.int64))
+                a["opps_slot"][oi, key[0], key[1]] = slots[key]
+            caps[slots[key]][loc_index[loc]] = cap
+    a["opps_cap"] = np.array(caps, np.int64) if caps else np.full((1, L), -1, np.int64)
+
     return ScheduleArrays(
         codes=codes, code_index=index, localities=localities, locality_index=loc_index,
         rvu_release=[v.release for v in rvus], anes_release=[v.release for v in an],
@@ -241,6 +261,7 @@ def _contract_arrays(sched: ScheduleArrays, contract) -> ReferenceArrays:
         [to_scaled(t.drug_percent_of_asp_limit, FRACTION_SCALE, "drug_percent_of_asp_limit")
          for t in terms], np.int64)
     k["lob_require_ndc"] = np.array([bool(t.require_ndc_for_drugs) for t in terms], np.bool_)
+    k["lob_opps_cap"] = np.array([lob in MEDICARE_LOBS for lob in LOBS], np.bool_)
     k["ps_units"] = np.zeros((K, 7), np.int64)
     for li, t in enumerate(terms):
         for name, units in dict(t.physical_status_units).items():

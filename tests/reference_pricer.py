@@ -10,7 +10,8 @@ shared reference tables (``pricer.schedules``), the contract (``pricer.contract`
 money helpers (``pricer.money``). Of §11 (payment policies and claim edits) it implements the
 rules a line can be priced by on its own: timely filing, the E&M facility-charge rule, the
 review flags of a line, and the surgery modifiers (bilateral 50 / two units, assistant at
-surgery 80/81/82/AS, co-surgeons 62, team surgery 66), and at claim level the high-dollar
+surgery 80/81/82/AS, co-surgeons 62, team surgery 66), the Medicare OPPS cap, and at claim
+level the high-dollar
 claim flag and multiple procedures of MULT PROC 2. The other claim-level rules (MULT PROC
 3-7, status T, MUE) are not implemented.
 
@@ -348,6 +349,15 @@ class _Tables:
             _VIEWS[key] = table
         return _VIEWS[key]
 
+    # -- oppscap: release -> {(hcpcs, modifier, locality): non-facility cap $}
+    def oppscap(self, vintage) -> dict:
+        key = _view_key(vintage)
+        if key not in _VIEWS:
+            cols = ["hcpcs", "modifier", "locality", "nonfacility_price"]
+            _VIEWS[key] = {(h, m or "", loc): _dec(cap, CENTS)
+                           for h, m, loc, cap in vintage.table.select(cols).rows()}
+        return _VIEWS[key]
+
     def in_any_asp(self, hcpcs: str) -> bool:
         if self._asp_any is None:
             self._asp_any = set()
@@ -446,6 +456,7 @@ class _Line:
         self.fee_before_reductions: Decimal | None = None  # §11: before assistant/co-surgery
         self.reduction_step: str | None = None
         self.fee_exact: Decimal | None = None  # a fee-schedule amount before its rounding
+        self.units_and_share = None  # §11 bilateral: units counted and share of one side
         self.fee_before_multiple: Decimal | None = None  # §11: before multiple procedures
         # parsed values
         self.member_id = None
@@ -834,7 +845,20 @@ class _Pricer:
         total_rvu, per_unit = _rbrvs_per_unit(
             row.work, pe, row.mp, gpci, _work_floor_through(gpci_vintage), line.dos, cf,
             terms.rounding)
+        # §11 OPPS cap: Medicare members, non-facility, the codes of the OPPSCAP file
+        uncapped = per_unit
+        cap_vintage = self.tables.covering("oppscap", line.dos)
+        if line.lob in MEDICARE_LOBS and line.pos not in FACILITY_POS and cap_vintage is not None:
+            pctc = [m for m in ("26", "TC") if m in line.modifiers]
+            row_mod = pctc[0] if pctc else ("53" if "53" in line.modifiers and "53" in rows else "")
+            cap = self.tables.oppscap(cap_vintage).get((line.hcpcs, row_mod, line.locality))
+            if cap is not None and cap < per_unit:
+                per_unit = cap
         fee = self.surgery_policies(line, row, per_unit)  # may deny
+        if per_unit != uncapped:  # the cap's reduction is a step of its own
+            n, share = line.units_and_share
+            line.fee_before_reductions = round_half_up(uncapped * n * share, 2)
+            line.reduction_step = line.reduction_step or "opps_cap"
         line.pricing_method = "rbrvs"
         line.schedule_version = rvu_vintage.release
         line.total_rvu = total_rvu
@@ -877,6 +901,7 @@ class _Pricer:
                 raise _Denied("denied", 54, "team_surgery_not_payable")
             line.flags.add("by_report")
         line.fee_before_reductions = round_half_up(per_unit * units * share, 2)
+        line.units_and_share = (units, share)
         line.fee_exact = per_unit * units * share * cut
         return round_half_up(line.fee_exact, 2)
 

@@ -324,3 +324,42 @@ def test_anesthesia_is_not_a_multiple_procedure(schedules, contract):
     fees = r.lines["fee_schedule_amount"].to_list()
     assert fees[0] == fees[1] == Decimal("297.25")
     assert fees[3] == round_half_up(fees[2] / 2, 2)
+
+
+# --- Medicare OPPS cap --------------------------------------------------------------------------
+
+def _oppscap_claims(schedules, lob="medicare", pos="11"):
+    cap = schedules.vintages("oppscap")[0].table
+    rows = schedules.vintages("rvu")[0].table.select("hcpcs", "modifier", "status")
+    cap = cap.join(rows, on=["hcpcs", "modifier"], how="left").filter(pl.col("status") == "A")
+    claims = cap.select(
+        pl.format("C{}", pl.int_range(pl.len())).alias("claim_id"), pl.lit(1).alias("line_number"),
+        pl.lit("1").alias("member_id"), pl.lit(lob).alias("line_of_business"),
+        pl.lit(dt.date(2025, 6, 15)).alias("date_of_service"), "hcpcs",
+        pl.col("modifier").replace("", None).alias("modifier_1"), pl.lit(1).alias("units"),
+        pl.lit("99999.00").alias("billed_charge"), pl.lit(pos).alias("place_of_service"),
+        "locality")
+    published = [Decimal(c) / 100 for c in cap["nonfacility_price"].to_list()]
+    return claims, published
+
+
+def test_opps_cap_reproduces_cms_capped_amounts(schedules, contract):
+    """Every payable row of CMS's OPPSCAP file (carrier 02402, both localities): the Medicare
+    non-facility amount is the capped amount CMS publishes there, to the cent."""
+    claims, published = _oppscap_claims(schedules)
+    assert len(published) == 116
+    r = pricer.price(claims, contract, schedules)
+    assert r.lines["fee_schedule_amount"].to_list() == published
+    steps = r.adjustments.filter(pl.col("step") == "opps_cap")
+    assert steps.height == 116 and steps["carc"].unique().to_list() == [45]
+    assert balanced(r)
+
+
+def test_opps_cap_only_for_medicare_non_facility(schedules, contract):
+    claims, published = _oppscap_claims(schedules, pos="22")  # facility: not capped
+    fees = pricer.price(claims, contract, schedules).lines["fee_schedule_amount"].to_list()
+    assert all(f != p for f, p in zip(fees, published))
+    parity = contract.replace_lob("commercial", conversion_factor="cms", rounding="cms")
+    claims, published = _oppscap_claims(schedules, lob="commercial")  # not a Medicare member
+    fees = pricer.price(claims, parity, schedules).lines["fee_schedule_amount"].to_list()
+    assert all(f > p for f, p in zip(fees, published))
