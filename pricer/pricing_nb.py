@@ -28,7 +28,7 @@ KernelOut = namedtuple("KernelOut", [
     "status", "method", "reason", "flags", "fee", "allowed", "deductible", "copay",
     "coinsurance", "paid", "liability", "total_rvu", "cf", "base_units", "time_units",
     "drug_coins", "version_kind", "version_idx", "gap_source", "carc", "fee_full",
-    "policy_step", "fee_cut", "fee_num", "mult",
+    "policy_step", "fee_cut", "fee_num", "mult", "rvu_status",
 ])
 
 
@@ -51,6 +51,7 @@ def allocate_out(n: int) -> KernelOut:
         time_units=wide(), drug_coins=wide(), version_kind=a(np.uint8), version_idx=a(np.int16),
         gap_source=a(np.int32), carc=a(np.int16), fee_full=a(np.int64),
         policy_step=a(np.uint8), fee_cut=a(np.int64), fee_num=a(np.int64), mult=a(np.uint8),
+        rvu_status=a(np.uint8),
     )
 
 
@@ -67,6 +68,8 @@ _MOD_50, _MOD_62, _MOD_66, _MOD_AS = MOD["50"], MOD["62"], MOD["66"], MOD["AS"]
 _MOD_80, _MOD_81, _MOD_82 = MOD["80"], MOD["81"], MOD["82"]
 _R_ASST, _R_CO, _R_TEAM = R["assistant_not_payable"], R["co_surgery_not_payable"], R["team_surgery_not_payable"]
 _R_TIMELY, _R_EM_FACILITY = R["timely_filing"], R["em_facility_charge"]
+_R_STATUS_T = R["status_t_bundled"]
+_ST_T = ord("T")
 _CARC_TIMELY, _CARC_EM_FACILITY = PRE_DENIALS["timely_filing"], PRE_DENIALS["em_facility_charge"]
 _P_BILAT, _P_ASST, _P_CO, _P_TEAM = 1, 2, 3, 4  # columns of rvu_policy (tables.RVU_POLICY)
 _R_ANES_MIN, _R_26TC, _R_PCTC_ROW = R["anesthesia_minutes_implausible"], R["modifier_26_and_tc"], R["pctc_row_missing"]
@@ -237,6 +240,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         has26 = False
         hastc = False
         has53 = False
+        rvu_st = 0  # status letter of an RBRVS line (§11 status T)
         if pre_denial:  # §11 edits of the line itself: timely filing, E&M facility charge
             status = DENIED
             method = M_DENIED
@@ -429,6 +433,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                                     fee = per_unit * units
                                     fee_num = fee * 100_000_000 if fee < _NUM_LIMIT else -1
                                     method = M_RBRVS
+                                    rvu_st = st
                                     cf_used = cf
                                     vkind = V_RVU
                                     vidx = v
@@ -569,6 +574,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         o.fee_cut[i] = fee
         o.fee_num[i] = fee_num
         o.mult[i] = mult
+        o.rvu_status[i] = rvu_st if status == PRICED else 0
 
 
 @njit(cache=True, parallel=True)
@@ -599,6 +605,40 @@ def _same_provider(i, j, npi_offsets, npi_data, npi_valid):
         if npi_data[a + k] != npi_data[c + k]:
             return False
     return True
+
+
+@njit(cache=True)
+def _claim_status_t(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, o):
+    """Status T lines are payable only alone: with another payable RBRVS service of the same
+    date of service and provider on the claim they are bundled, $0, CO-97."""
+    for p in range(lo, hi):
+        i = order[p] if order.shape[0] > 0 else p
+        if o.status[i] != PRICED or o.method[i] != M_RBRVS or o.rvu_status[i] != _ST_T:
+            continue
+        other = False
+        for q in range(lo, hi):
+            j = order[q] if order.shape[0] > 0 else q
+            if (j != i and o.status[j] == PRICED and o.method[j] == M_RBRVS
+                    and o.rvu_status[j] != _ST_T and dos[j] == dos[i]
+                    and _same_provider(i, j, npi_offsets, npi_data, npi_valid)):
+                other = True
+                break
+        if other:
+            o.status[i] = DENIED
+            o.method[i] = M_BUNDLED
+            o.reason[i] = _R_STATUS_T
+            o.carc[i] = 97
+            o.flags[i] = o.flags[i] & ~_F_QMB
+            for a in (o.fee, o.total_rvu, o.cf):
+                _put_wide(a, i, -1)
+            for a in (o.allowed, o.deductible, o.copay, o.coinsurance, o.paid, o.liability):
+                _put_wide(a, i, 0)
+            o.fee_full[i] = -1
+            o.fee_cut[i] = -1
+            o.fee_num[i] = -1
+            o.policy_step[i] = 0
+            o.version_kind[i] = 0
+            o.version_idx[i] = -1
 
 
 @njit(cache=True)
@@ -663,7 +703,8 @@ def _claim_multiple_procedures(lo, hi, order, dos, npi_offsets, npi_data, npi_va
 @njit(cache=True, parallel=True)
 def multiple_procedures_nb(order, starts, dos, npi_offsets, npi_data, npi_valid, billed, ded,
                            copay, coins, qmb, lob, o):
-    """§11 multiple procedures (MULT PROC 2), claim by claim, on the priced lines of ``o``.
+    """§11 claim-level policies, claim by claim, on the priced lines of ``o``: status T, then
+    multiple procedures (MULT PROC 2).
 
     ``order`` lists line positions claim by claim (empty when the claims are contiguous);
     ``starts`` the first position of each claim in that order, then the end. The second to
@@ -675,6 +716,8 @@ def multiple_procedures_nb(order, starts, dos, npi_offsets, npi_data, npi_valid,
     for blk in prange((n_claims + block - 1) // block):
         for k in range(blk * block, min(n_claims, (blk + 1) * block)):
             if starts[k + 1] - starts[k] > 1:
+                _claim_status_t(starts[k], starts[k + 1], order, dos, npi_offsets, npi_data,
+                                npi_valid, o)
                 _claim_multiple_procedures(starts[k], starts[k + 1], order, dos, npi_offsets,
                                            npi_data, npi_valid, billed, ded, copay, coins, qmb,
                                            lob, o)

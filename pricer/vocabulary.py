@@ -44,7 +44,7 @@ REASONS = (
     "status_denied", "status_bundled",
     # §11 line edits and modifier policies
     "timely_filing", "em_facility_charge", "assistant_not_payable", "co_surgery_not_payable",
-    "team_surgery_not_payable",
+    "team_surgery_not_payable", "status_t_bundled",
 )
 R = {name: i for i, name in enumerate(REASONS)}
 # Denials decided from the line alone, before pricing (encode sets them): reason -> CARC.

@@ -457,6 +457,7 @@ class _Line:
         self.reduction_step: str | None = None
         self.fee_exact: Decimal | None = None  # a fee-schedule amount before its rounding
         self.units_and_share = None  # §11 bilateral: units counted and share of one side
+        self.rvu_status: str | None = None  # status of an RBRVS-priced line (§11 status T)
         self.fee_before_multiple: Decimal | None = None  # §11: before multiple procedures
         # parsed values
         self.member_id = None
@@ -657,6 +658,30 @@ class _Pricer:
             row = rows.get("")
         return row.mult if row is not None else None
 
+    @staticmethod
+    def _provider_key(line: _Line):
+        npi = line.row.get("rendering_npi")
+        return (line.row.get("claim_id"), line.dos, None if npi is None else str(npi))
+
+    def status_t(self, lines: list) -> None:
+        """§11 status T: payable only when no other payable RBRVS service (not itself T) is on
+        the claim for that DOS and provider; otherwise bundled, $0, CO-97."""
+        payable = {}
+        for line in lines:
+            if (line.line_status == "priced" and line.pricing_method == "rbrvs"
+                    and line.rvu_status != "T" and line.row.get("claim_id") is not None):
+                payable[self._provider_key(line)] = True
+        for line in lines:
+            if (line.line_status == "priced" and line.pricing_method == "rbrvs"
+                    and line.rvu_status == "T" and payable.get(self._provider_key(line))):
+                line.line_status, line.pricing_method = "denied", "bundled"
+                line.carc, line.reason = 97, "status_t_bundled"
+                line.fee_schedule_amount = None
+                line.allowed_amount = ZERO
+                line.schedule_version = line.total_rvu = line.conversion_factor = None
+                line.fee_before_reductions = line.fee_exact = None
+                line.reduction_step = None
+
     def multiple_procedures(self, lines: list) -> None:
         """§11 MULT PROC 2: per claim, date of service and rendering provider (NPI as given;
         lines without one are one provider), the fee-schedule lines (RBRVS, gap fill,
@@ -855,6 +880,7 @@ class _Pricer:
             if cap is not None and cap < per_unit:
                 per_unit = cap
         fee = self.surgery_policies(line, row, per_unit)  # may deny
+        line.rvu_status = status
         if per_unit != uncapped:  # the cap's reduction is a step of its own
             n, share = line.units_and_share
             line.fee_before_reductions = round_half_up(uncapped * n * share, 2)
@@ -1218,6 +1244,7 @@ def reference_price(claims, contract=None, schedules=None) -> tuple[list[dict], 
                     line.anesthesia_time_units = None
                     line.drug_coinsurance_pct = None
             priced_lines.append(line)
+        pricer.status_t(priced_lines)
         pricer.multiple_procedures(priced_lines)
         for line in priced_lines:
             out, adj = _settle(line, line.row.get("claim_id"), line.row.get("line_number"))

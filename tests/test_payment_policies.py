@@ -363,3 +363,29 @@ def test_opps_cap_only_for_medicare_non_facility(schedules, contract):
     claims, published = _oppscap_claims(schedules, lob="commercial")  # not a Medicare member
     fees = pricer.price(claims, parity, schedules).lines["fee_schedule_amount"].to_list()
     assert all(f > p for f, p in zip(fees, published))
+
+
+# --- status T ---------------------------------------------------------------------------------
+
+def test_status_t_payable_only_alone(schedules, contract, full_fee):
+    """36591 (status T) alone is paid; with 99213 (a payable RBRVS service) of the same date
+    and provider it is bundled, CO-97. Another date, provider or claim does not count, and
+    neither do services that are not RBRVS-priced (drugs, anesthesia)."""
+    base = dict(place_of_service="11", billed_charge=Decimal("500.00"))
+    r = price(
+        line(hcpcs="36591", claim_id="alone", **base),
+        line(hcpcs="36591", claim_id="with", **base),
+        line(hcpcs="99213", claim_id="with", **base),
+        line(hcpcs="36591", claim_id="other-day", **base),
+        line(hcpcs="99213", claim_id="other-day", date_of_service=dt.date(2025, 3, 4), **base),
+        line(hcpcs="36591", claim_id="other-npi", rendering_npi="1234567893", **base),
+        line(hcpcs="99213", claim_id="other-npi", rendering_npi="1111111112", **base),
+        line(hcpcs="36591", claim_id="two-t", **base), line(hcpcs="94760", claim_id="two-t", **base),
+        contract=contract, schedules=schedules)
+    got = r.lines.select("line_status", "pricing_method", "reason").rows()
+    assert got[1] == ("denied", "bundled", "status_t_bundled")
+    assert [g[0] for i, g in enumerate(got) if i != 1] == ["priced"] * 8
+    assert one(r, 0)["fee_schedule_amount"] == full_fee("36591", place_of_service="11")
+    assert r.adjustments.filter(pl.col("line_index") == 1).select("carc", "amount").rows() == [
+        (97, Decimal("500.00"))]
+    assert balanced(r)
