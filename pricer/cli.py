@@ -1,4 +1,4 @@
-"""The `pricer` command line: reprice, synth, schedules.
+"""The `pricer` command line: reprice, explain, synth, schedules.
 
 Exit codes: 0 done; 2 input refused (claims, contract or schedule file), reason on stderr;
 1 anything else.
@@ -53,6 +53,23 @@ def cmd_reprice(args) -> int:
     return 0
 
 
+def cmd_explain(args) -> int:
+    from pricer.claims import InputError, read_claims
+    from pricer.engine import price_table
+    contract, schedules = _load(args)
+    source = Path(args.input) if args.input else SAMPLE
+    table, name, is_text = read_claims(source)
+    if "claim_id" not in table.column_names:
+        raise InputError(name, ["missing required column 'claim_id'"])
+    # every claim-level rule works within one claim: its lines alone price the same
+    frame = pl.from_arrow(table).filter(pl.col("claim_id").cast(pl.String) == args.claim)
+    if frame.height == 0:
+        raise InputError(name, [f"no line has claim_id {args.claim!r}"])
+    result = price_table(frame.to_arrow(), contract, schedules, source=name, is_text=is_text)
+    print(result.explain(args.claim))
+    return 0
+
+
 def cmd_synth(args) -> int:
     from pricer.synth import synth_claims
     frame = synth_claims(args.lines, seed=args.seed, invalid_share=args.invalid_share)
@@ -100,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--adjustments", help="write the 835-style adjustments here")
     r.add_argument("--schedules", help="folder with manifest.toml (default: bundled CMS tables)")
     r.set_defaults(func=cmd_reprice)
+
+    e = sub.add_parser("explain", help="explain how each line of one claim was priced")
+    e.add_argument("input", nargs="?", help="claims file: Parquet or CSV (default: the sample)")
+    e.add_argument("--claim", required=True, help="the claim_id to explain")
+    e.add_argument("--contract", help="contract TOML (default: the illustrative contract)")
+    e.add_argument("--schedules", help="folder with manifest.toml (default: bundled CMS tables)")
+    e.set_defaults(func=cmd_explain)
 
     s = sub.add_parser("synth", help="write synthetic claim lines")
     s.add_argument("--lines", type=int, required=True)

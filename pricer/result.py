@@ -132,6 +132,20 @@ class PricingResult:
     def __repr__(self) -> str:
         return f"PricingResult({self.table.num_rows} lines)"
 
+    def explain(self, claim_id) -> str:
+        """How every line of one claim was priced: table values, adjustment steps, flags.
+
+        Examples
+        --------
+        >>> import pricer
+        >>> from pricer.cli import SAMPLE  # the bundled sample claims (CSV)
+        >>> r = pricer.price(SAMPLE)
+        >>> print(r.explain(r.lines["claim_id"][0]).splitlines()[0])  # doctest: +ELLIPSIS
+        Claim ...: ... line(s), billed ..., allowed ..., paid ..., member ...
+        """
+        from pricer.explain import explain
+        return explain(self, claim_id)
+
     def write(self, path, adjustments=None) -> None:
         """Write the priced lines (and optionally the adjustments) to Parquet, or CSV by suffix.
 

@@ -1,0 +1,167 @@
+"""Explain a claim's price, line by line, as a provider-relations analyst reads it out.
+
+For each line: what was billed, how it was priced and from which table values (RVUs, GPCIs,
+conversion factor; base and time units; ASP limit; gap-fill source; percentage of charges),
+each adjustment step with its amount, the payment and the flags. The table values are looked
+up again in the schedules the result was priced with, for the few lines asked about.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import polars as pl
+
+from pricer.money import ASP_SCALE, GPCI_SCALE, RVU_SCALE, from_scaled
+from pricer.vocabulary import FACILITY_POS
+
+_PCTC_ROWS = ("26", "TC", "53")
+
+
+def _num(value, scale: int, places: int) -> str:
+    return f"{from_scaled(value, scale):.{places}f}"
+
+
+def _money(d) -> str:
+    return "-" if d is None else f"{Decimal(d):,.2f}"
+
+
+def _mods(row: dict) -> list[str]:
+    return [str(row[c]).strip().upper() for c in ("modifier_1", "modifier_2", "modifier_3",
+                                                  "modifier_4")
+            if row.get(c) is not None and str(row[c]).strip()]
+
+
+def _pos(row: dict) -> int | None:
+    try:
+        return int(float(str(row["place_of_service"]).strip()))
+    except (TypeError, ValueError):
+        return None
+
+
+def _dos(row: dict) -> dt.date | None:
+    d = row.get("date_of_service")
+    if isinstance(d, dt.date):
+        return d
+    try:
+        return dt.date.fromisoformat(str(d).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _rbrvs_values(row: dict, schedules, gap_fill: bool, rounding: str) -> list[str]:
+    """The RVUs, GPCIs and CF of an RBRVS line (RVU row selected as the engine does)."""
+    out = []
+    dos, pos = _dos(row), _pos(row)
+    facility = pos in FACILITY_POS
+    site = "facility" if facility else "non-facility"
+    if not gap_fill:
+        v = schedules.vintage(row["schedule_version"])
+        mods = _mods(row)
+        code = str(row["hcpcs"]).strip().upper()
+        rows = v.table.filter(pl.col("hcpcs") == code) if v is not None else None
+        if rows is not None and rows.height:
+            want = next((m for m in _PCTC_ROWS if m in mods and m in rows["modifier"].to_list()),
+                        "")
+            r = rows.filter(pl.col("modifier") == want).row(0, named=True)
+            pe = r["pe_facility_rvu"] if facility else r["pe_nonfacility_rvu"]
+            out.append(
+                f"RVUs ({v.release}, row {want or 'blank'}): work {_num(r['work_rvu'], RVU_SCALE, 2)}"
+                f", PE {site} {_num(pe, RVU_SCALE, 2)}, MP {_num(r['mp_rvu'], RVU_SCALE, 2)}"
+                f"; indicators MULT PROC {r['mult_proc']}, BILAT {r['bilat_surg']}, "
+                f"ASST {r['asst_surg']}, CO-SURG {r['co_surg']}, TEAM {r['team_surg']}")
+    g = schedules.covering("gpci", dos) if dos else None
+    if g is not None and row.get("locality"):
+        gr = g.table.filter(pl.col("locality") == str(row["locality"]))
+        if gr.height:
+            gr = gr.row(0, named=True)
+            floor = g.work_floor_through is None or dos <= g.work_floor_through
+            work = gr["work_gpci"] if floor or gr["work_gpci_no_floor"] is None \
+                else gr["work_gpci_no_floor"]
+            out.append(f"GPCIs ({g.release}, {row['locality']}): work "
+                       f"{_num(work, GPCI_SCALE, 3)}{' (with the 1.0 floor)' if floor else ''}, "
+                       f"PE {_num(gr['pe_gpci'], GPCI_SCALE, 3)}, "
+                       f"MP {_num(gr['mp_gpci'], GPCI_SCALE, 3)}")
+    how = ("per unit = round(GPCI-adjusted RVU x CF, 2)" if rounding == "cms"
+           else "per unit = round(total RVU x CF, 2)")
+    out.append(f"total RVU {row['total_rvu']} x conversion factor {row['conversion_factor']} "
+               f"({how})")
+    return out
+
+
+def _line_values(row: dict, result) -> list[str]:
+    method = row["pricing_method"]
+    schedules, contract = result.schedules, result.contract
+    terms = contract.terms(str(row["line_of_business"]).strip().lower())
+    if method == "rbrvs":
+        return _rbrvs_values(row, schedules, False, terms.rounding)
+    if method == "gap_fill":
+        values = [f"gap-fill value from {row['gap_fill_source']}"]
+        if row.get("total_rvu") is not None:
+            values += _rbrvs_values(row, schedules, True, terms.rounding)
+        return values
+    if method == "anesthesia":
+        return [f"anesthesia: {row['anesthesia_base_units']} base units + "
+                f"{row['anesthesia_time_units']} time units ({row['units']} minutes) x "
+                f"conversion factor {row['conversion_factor']} ({row['schedule_version'] or 'contract'})"]
+    if method == "drug":
+        v = schedules.vintage(row["schedule_version"])
+        limit = None
+        if v is not None:
+            hit = v.table.filter(pl.col("hcpcs") == str(row["hcpcs"]).strip().upper())
+            if hit.height:
+                limit = hit["payment_limit"][0]
+        pct = terms.drug_percent_of_asp_limit
+        return [f"Part B drug ({row['schedule_version']}): payment limit "
+                f"{_num(limit, ASP_SCALE, 3) if limit is not None else '?'} per dosage unit x "
+                f"{row['units']} units x {Decimal(str(pct)) * 100:.2f} % of the limit; "
+                f"co-insurance {row['drug_coinsurance_pct']} %"]
+    if method == "percent_of_charges":
+        pct = terms.percent_of_charges
+        return [f"no fee schedule value: {Decimal(str(pct)) * 100:.2f} % of billed charges"]
+    if method == "carve_out":
+        return ["contract carve-out for this code"]
+    return []
+
+
+def explain(result, claim_id) -> str:
+    """Text explaining every line of one claim of a :class:`~pricer.result.PricingResult`.
+
+    Raises
+    ------
+    KeyError
+        When no line of the result has this ``claim_id``.
+    """
+    lines = result.lines.with_row_index("line_index").filter(
+        pl.col("claim_id").cast(pl.String) == str(claim_id))
+    if lines.height == 0:
+        raise KeyError(f"claim {claim_id!r} is not among the priced lines")
+    adj = result.adjustments.filter(pl.col("line_index").is_in(lines["line_index"].implode()))
+    total = lambda c: sum((v for v in lines[c].to_list() if v is not None), Decimal(0))  # noqa: E731
+    billed = sum((Decimal(str(v)) for v in lines["billed_charge"].to_list() if v is not None),
+                 Decimal(0))
+    out = [f"Claim {claim_id}: {lines.height} line(s), billed {_money(billed)}, allowed "
+           f"{_money(total('allowed_amount'))}, paid {_money(total('paid_amount'))}, member "
+           f"{_money(total('member_liability'))}"]
+    for row in lines.iter_rows(named=True):
+        mods = _mods(row)
+        pos = _pos(row)
+        out.append("")
+        out.append(
+            f"Line {row['line_number']}: {row['hcpcs']}{' ' + ' '.join(mods) if mods else ''} x "
+            f"{row['units']}, DOS {row['date_of_service']}, POS {row['place_of_service']} "
+            f"({'facility' if pos in FACILITY_POS else 'non-facility'}), {row['line_of_business']}, "
+            f"locality {row['locality'] or '-'}")
+        out.append(f"  {row['line_status']}: {row['pricing_method']}"
+                   f"{' (' + row['reason'] + ')' if row['reason'] else ''}"
+                   f"{', ' + row['schedule_version'] if row['schedule_version'] else ''}")
+        out += [f"  {v}" for v in _line_values(row, result)]
+        out.append(f"  billed {_money(row['billed_charge'])}, fee schedule amount "
+                   f"{_money(row['fee_schedule_amount'])}, allowed {_money(row['allowed_amount'])}")
+        for a in adj.filter(pl.col("line_index") == row["line_index"]).iter_rows(named=True):
+            out.append(f"  {a['group_code']}-{a['carc']} {a['step']}: {_money(a['amount'])}")
+        out.append(f"  paid {_money(row['paid_amount'])}, member liability "
+                   f"{_money(row['member_liability'])}")
+        if row["flags"]:
+            out.append(f"  flags: {', '.join(row['flags'])}")
+    return "\n".join(out)
