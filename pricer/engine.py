@@ -36,9 +36,9 @@ def run_kernel(enc, arrays, out=None):
                    enc.modifiers, enc.units, enc.billed, enc.billed_ok, enc.deductible,
                    enc.copay, enc.coinsurance, enc.qmb, enc.facility, enc.locality, enc.ndc_ok,
                    arrays.kernel, out)
-    multiple_procedures_nb(enc.claim_order, enc.claim_starts, enc.dos, enc.npi_offsets,
-                           enc.npi_data, enc.npi_valid, enc.billed, enc.deductible, enc.copay,
-                           enc.coinsurance, enc.qmb, enc.lob, out)
+    multiple_procedures_nb(enc.claim_order, enc.claim_starts, enc.dos, enc.code, enc.modifiers,
+                           enc.units, enc.npi_offsets, enc.npi_data, enc.npi_valid, enc.billed,
+                           enc.deductible, enc.copay, enc.coinsurance, enc.qmb, enc.lob, out)
     return out
 
 
@@ -59,7 +59,8 @@ def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
     amounts = SimpleNamespace(status=out.status, carc=out.carc, allowed=out.allowed,
                               deductible=out.deductible, copay=out.copay,
                               coinsurance=out.coinsurance, fee_full=out.fee_full,
-                              fee_cut=out.fee_cut, policy_step=out.policy_step)
+                              fee_cut=out.fee_cut, policy_step=out.policy_step,
+                              claim_step=out.claim_step)
     billed = SimpleNamespace(billed=enc.billed, billed_ok=enc.billed_ok)
     return PricingResult(inputs, lambda: adjustments_table(claim_id, line_number, amounts, billed),
                          contract=contract, schedules=schedules)

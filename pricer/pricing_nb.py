@@ -14,7 +14,8 @@ from numba import njit, prange
 from pricer.vocabulary import (
     A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, DENIED, F, LOB_MEDICAID, M_ANESTHESIA,
     M_BUNDLED, M_CARVE_OUT, M_DENIED, M_DRUG, M_GAP_FILL, M_PCT_CHARGES, M_RBRVS, M_REJECTED,
-    MOD, PRE_DENIALS, PRICED, R, REJECTED, S_ASSISTANT, S_CO_SURGERY, S_OPPS_CAP,
+    MOD, PRE_DENIALS, PRICED, R, REJECTED, S_ASSISTANT, S_BILATERAL, S_CO_SURGERY, S_MULTIPLE,
+    S_OPPS_CAP,
 )
 
 from pricer import _kernel_cache, vocabulary  # noqa: E402  (the guard runs before any compile)
@@ -28,7 +29,7 @@ KernelOut = namedtuple("KernelOut", [
     "status", "method", "reason", "flags", "fee", "allowed", "deductible", "copay",
     "coinsurance", "paid", "liability", "total_rvu", "cf", "base_units", "time_units",
     "drug_coins", "version_kind", "version_idx", "gap_source", "carc", "fee_full",
-    "policy_step", "fee_cut", "fee_num", "mult", "rvu_status",
+    "policy_step", "fee_cut", "fee_num", "mult", "rvu_status", "bilat", "claim_step",
 ])
 
 
@@ -51,7 +52,7 @@ def allocate_out(n: int) -> KernelOut:
         time_units=wide(), drug_coins=wide(), version_kind=a(np.uint8), version_idx=a(np.int16),
         gap_source=a(np.int32), carc=a(np.int16), fee_full=a(np.int64),
         policy_step=a(np.uint8), fee_cut=a(np.int64), fee_num=a(np.int64), mult=a(np.uint8),
-        rvu_status=a(np.uint8),
+        rvu_status=a(np.uint8), bilat=a(np.uint8), claim_step=a(np.uint8),
     )
 
 
@@ -66,6 +67,7 @@ _F_REVIEW = F["review"]
 _NUM_LIMIT = 90_000_000_000  # fees from $900 M up keep no exact numerator (int64 room)
 _MOD_50, _MOD_62, _MOD_66, _MOD_AS = MOD["50"], MOD["62"], MOD["66"], MOD["AS"]
 _MOD_80, _MOD_81, _MOD_82 = MOD["80"], MOD["81"], MOD["82"]
+_MOD_RT, _MOD_LT = MOD["RT"], MOD["LT"]
 _R_ASST, _R_CO, _R_TEAM = R["assistant_not_payable"], R["co_surgery_not_payable"], R["team_surgery_not_payable"]
 _R_TIMELY, _R_EM_FACILITY = R["timely_filing"], R["em_facility_charge"]
 _R_STATUS_T = R["status_t_bundled"]
@@ -519,6 +521,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
 
         # §12 lower of charges and cost share; the adjustments follow from these amounts and `carc`
         mult = 0
+        bilat = 9
         if status != PRICED:
             fee_full = -1
             fee_num = -1
@@ -548,6 +551,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                     if t.rvu_status[mv, sc, mrow] == 0:
                         mrow = 0
                     mult = t.rvu_policy[mv, sc, mrow, 0]
+                    bilat = t.rvu_policy[mv, sc, mrow, 1]
 
         o.status[i] = status
         o.method[i] = method
@@ -575,6 +579,8 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         o.fee_num[i] = fee_num
         o.mult[i] = mult
         o.rvu_status[i] = rvu_st if status == PRICED else 0
+        o.bilat[i] = bilat
+        o.claim_step[i] = S_MULTIPLE
 
 
 @njit(cache=True, parallel=True)
@@ -641,70 +647,139 @@ def _claim_status_t(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, o):
             o.version_idx[i] = -1
 
 
+@njit(cache=True, inline="always")
+def _side(mods, i):
+    """1 for RT, 2 for LT, 0 for neither, both, or with modifier 50 (already bilateral)."""
+    side = 0
+    for j in range(mods.shape[1]):
+        m = mods[i, j]
+        if m == _MOD_50:
+            return 0
+        if m == _MOD_RT or m == _MOD_LT:
+            s = 1 if m == _MOD_RT else 2
+            if side != 0 and side != s:
+                return 0
+            side = s
+    return side
+
+
+@njit(cache=True, inline="always")
+def _settle_line(i, fee, billed, ded, copay, coins, qmb, lob, flags, o):
+    allowed, d, cp, co, paid, liability, flags = _settle(
+        fee, billed[i], ded[i], copay[i], coins[i], qmb[i], lob[i], flags & ~_F_QMB)
+    _put_wide(o.fee, i, fee)
+    _put_wide(o.allowed, i, allowed)
+    _put_wide(o.deductible, i, d)
+    _put_wide(o.copay, i, cp)
+    _put_wide(o.coinsurance, i, co)
+    _put_wide(o.paid, i, paid)
+    _put_wide(o.liability, i, liability)
+    o.flags[i] = flags
+
+
 @njit(cache=True)
-def _claim_multiple_procedures(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, billed,
-                               ded, copay, coins, qmb, lob, o):
-    m = 0
-    for p in range(lo, hi):
-        i = order[p] if order.shape[0] > 0 else p
-        if o.mult[i] == 2 and o.fee_num[i] >= 0 and o.status[i] == PRICED:
-            m += 1
-    if m < 2:
+def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_data, npi_valid,
+                      billed, ded, copay, coins, qmb, lob, o):
+    """Bilateral RT/LT pairs, then multiple procedures, for the lines of one claim."""
+    k = hi - lo
+    idx = np.empty(k, np.int64)
+    interesting = 0
+    for p in range(k):
+        i = order[lo + p] if order.shape[0] > 0 else lo + p
+        idx[p] = i
+        if o.status[i] == PRICED and o.fee_num[i] >= 0 and (o.mult[i] == 2 or o.bilat[i] <= 2):
+            interesting += 1
+    if interesting < 2:
         return
-    cand = np.empty(m, np.int64)
-    m = 0
-    for p in range(lo, hi):
-        i = order[p] if order.shape[0] > 0 else p
-        if o.mult[i] == 2 and o.fee_num[i] >= 0 and o.status[i] == PRICED:
-            cand[m] = i
-            m += 1
-    taken = np.zeros(m, np.bool_)
-    members = np.empty(m, np.int64)
-    for a in range(m):
-        if taken[a]:
+    # RT and LT of one code, date and provider on two lines: one bilateral procedure
+    partner = np.full(k, -1, np.int64)
+    share = np.full(k, 10_000, np.int64)
+    for a in range(k):
+        i = idx[a]
+        side = _side(mods, i)
+        if (side == 0 or partner[a] >= 0 or o.status[i] != PRICED or o.method[i] != M_RBRVS
+                or o.bilat[i] > 2 or o.policy_step[i] != 0 or o.fee_num[i] < 0 or units[i] != 1):
             continue
-        # the procedures of one date of service and one rendering provider
-        k = 0
-        for b in range(a, m):
-            if not taken[b] and dos[cand[b]] == dos[cand[a]] and _same_provider(
-                    cand[a], cand[b], npi_offsets, npi_data, npi_valid):
-                members[k] = cand[b]
-                k += 1
+        for b in range(a + 1, k):
+            j = idx[b]
+            if (partner[b] < 0 and o.status[j] == PRICED and o.method[j] == M_RBRVS
+                    and units[j] == 1 and code[j] == code[i] and dos[j] == dos[i] and _side(mods, j) == 3 - side
+                    and o.policy_step[j] == 0 and o.fee_num[j] >= 0
+                    and o.fee_num[j] == o.fee_num[i]
+                    and _same_provider(i, j, npi_offsets, npi_data, npi_valid)):
+                partner[a] = b
+                partner[b] = a
+                share[a] = 15_000 if o.bilat[i] == 1 else 10_000
+                break
+    # the exact amount and the ranking amount of each procedure (a pair counts once)
+    num = np.empty(k, np.int64)
+    rank_fee = np.empty(k, np.int64)
+    for a in range(k):
+        i = idx[a]
+        num[a] = o.fee_num[i] // 10_000 * share[a] if partner[a] > a else o.fee_num[i]
+        rank_fee[a] = half_up(num[a], 100_000_000)
+    reduced = np.zeros(k, np.bool_)
+    # multiple procedures: per date of service and provider, by amount, highest first
+    taken = np.zeros(k, np.bool_)
+    members = np.empty(k, np.int64)
+    for a in range(k):
+        i = idx[a]
+        if taken[a] or not (o.mult[i] == 2 and o.fee_num[i] >= 0 and o.status[i] == PRICED) \
+                or (partner[a] >= 0 and partner[a] < a):
+            continue
+        n = 0
+        for b in range(a, k):
+            j = idx[b]
+            if (not taken[b] and o.mult[j] == 2 and o.fee_num[j] >= 0 and o.status[j] == PRICED
+                    and not (partner[b] >= 0 and partner[b] < b) and dos[j] == dos[i]
+                    and _same_provider(i, j, npi_offsets, npi_data, npi_valid)):
+                members[n] = b
+                n += 1
                 taken[b] = True
-        # ranked by fee schedule amount, highest first; ties in input order
-        for r in range(k):
+        for r in range(n):
             best = r
-            for q in range(r + 1, k):
-                fq, fb = o.fee_cut[members[q]], o.fee_cut[members[best]]
-                if fq > fb or (fq == fb and members[q] < members[best]):
+            for q in range(r + 1, n):
+                fq, fb = rank_fee[members[q]], rank_fee[members[best]]
+                if fq > fb or (fq == fb and idx[members[q]] < idx[members[best]]):
                     best = q
             tmp = members[r]
             members[r] = members[best]
             members[best] = tmp
-            if r == 0:
-                continue
-            i = members[r]
-            fee = half_up(o.fee_num[i], 200_000_000)  # 50 %, one rounding of the whole product
-            flags = o.flags[i] & ~_F_QMB
-            if r >= 5:  # sixth and later: priced at 50 % and sent for review
-                flags |= _F_BY_REPORT
-            allowed, d, cp, co, paid, liability, flags = _settle(
-                fee, billed[i], ded[i], copay[i], coins[i], qmb[i], lob[i], flags)
-            _put_wide(o.fee, i, fee)
-            _put_wide(o.allowed, i, allowed)
-            _put_wide(o.deductible, i, d)
-            _put_wide(o.copay, i, cp)
-            _put_wide(o.coinsurance, i, co)
-            _put_wide(o.paid, i, paid)
-            _put_wide(o.liability, i, liability)
-            o.flags[i] = flags
+            if r >= 1:
+                reduced[members[r]] = True
+                if r >= 5:  # sixth and later: priced at 50 % and sent for review
+                    o.flags[idx[members[r]]] |= _F_BY_REPORT
+                    if partner[members[r]] >= 0:
+                        o.flags[idx[partner[members[r]]]] |= _F_BY_REPORT
+    # settle what changed: reduced procedures, and both lines of every pair
+    for a in range(k):
+        if partner[a] >= 0 and partner[a] < a:
+            continue
+        i = idx[a]
+        if not reduced[a] and partner[a] < 0:
+            continue
+        fee = half_up(num[a], 200_000_000 if reduced[a] else 100_000_000)
+        if partner[a] < 0:
+            _settle_line(i, fee, billed, ded, copay, coins, qmb, lob, o.flags[i], o)
+            continue
+        # the pair's amount shared in proportion to the charges, so that lower of charges
+        # holds for the pair as a whole
+        j = idx[partner[a]]
+        both = billed[i] + billed[j]
+        fi = half_up(fee * billed[i], both) if both > 0 else fee
+        for line, share_fee in ((i, fi), (j, fee - fi)):
+            _settle_line(line, share_fee, billed, ded, copay, coins, qmb, lob, o.flags[line], o)
+            o.claim_step[line] = S_BILATERAL
+            if share_fee > o.fee_cut[line]:  # a share above one side's fee is no reduction
+                o.fee_cut[line] = share_fee
+                o.fee_full[line] = share_fee
 
 
 @njit(cache=True, parallel=True)
-def multiple_procedures_nb(order, starts, dos, npi_offsets, npi_data, npi_valid, billed, ded,
-                           copay, coins, qmb, lob, o):
-    """§11 claim-level policies, claim by claim, on the priced lines of ``o``: status T, then
-    multiple procedures (MULT PROC 2).
+def multiple_procedures_nb(order, starts, dos, code, mods, units, npi_offsets, npi_data,
+                           npi_valid, billed, ded, copay, coins, qmb, lob, o):
+    """§11 claim-level policies, claim by claim, on the priced lines of ``o``: status T,
+    bilateral RT/LT pairs, then multiple procedures (MULT PROC 2).
 
     ``order`` lists line positions claim by claim (empty when the claims are contiguous);
     ``starts`` the first position of each claim in that order, then the end. The second to
@@ -718,6 +793,6 @@ def multiple_procedures_nb(order, starts, dos, npi_offsets, npi_data, npi_valid,
             if starts[k + 1] - starts[k] > 1:
                 _claim_status_t(starts[k], starts[k + 1], order, dos, npi_offsets, npi_data,
                                 npi_valid, o)
-                _claim_multiple_procedures(starts[k], starts[k + 1], order, dos, npi_offsets,
-                                           npi_data, npi_valid, billed, ded, copay, coins, qmb,
-                                           lob, o)
+                _claim_procedures(starts[k], starts[k + 1], order, dos, code, mods, units,
+                                  npi_offsets, npi_data, npi_valid, billed, ded, copay, coins,
+                                  qmb, lob, o)

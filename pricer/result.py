@@ -201,14 +201,15 @@ def adjustment_slots(out, enc) -> tuple[np.ndarray, ...]:
 
     Slot 0 is the fee-schedule reduction (CO-45: billed down to the fee before §11
     reductions) of a priced line, or the denial/rejection row (always present, for the whole
-    billed charge); slot 1 a §11 modifier reduction (assistant at surgery, co-surgery: CO-45);
-    slot 2 the multiple-procedure reduction (CO-59); each reduction is taken after lower of
+    billed charge); slot 1 a §11 modifier reduction (assistant at surgery, co-surgery, OPPS
+    cap: CO-45); slot 2 the multiple-procedure or RT/LT bilateral reduction (CO-59); each
+    reduction is taken after lower of
     charges, so the rows add up to billed - allowed. Slots 3-5 are deductible (PR-1), copay
     (PR-3) and coinsurance (PR-2). Returns (group, carc, amount, step), each ``[n, 6]``; group
     0 marks an empty slot.
     """
     from pricer.vocabulary import (G_CO, G_PR, PRICED, REJECTED, S_COINSURANCE, S_COPAY,
-                                   S_DEDUCTIBLE, S_DENIAL, S_FEE, S_MULTIPLE, S_REJECTION)
+                                   S_DEDUCTIBLE, S_DENIAL, S_FEE, S_REJECTION)
     n = len(out.status)
     priced = out.status == PRICED
     billed = np.where(enc.billed_ok, enc.billed, 0)
@@ -228,7 +229,8 @@ def adjustment_slots(out, enc) -> tuple[np.ndarray, ...]:
     step = np.empty((n, 6), np.uint8)
     step[:, 0] = np.where(priced, S_FEE, np.where(out.status == REJECTED, S_REJECTION, S_DENIAL))
     step[:, 1] = out.policy_step
-    step[:, 2:] = np.array([S_MULTIPLE, S_DEDUCTIBLE, S_COPAY, S_COINSURANCE], np.uint8)
+    step[:, 2] = out.claim_step  # multiple_procedure, or bilateral for an RT/LT pair
+    step[:, 3:] = np.array([S_DEDUCTIBLE, S_COPAY, S_COINSURANCE], np.uint8)
     return group.astype(np.uint8), carc, amount, step
 
 

@@ -83,9 +83,9 @@ RVU_ROWS = ("", "26", "TC", "53")
 GROUPS = ("", "CO", "PR", "OA")
 G_CO, G_PR, G_OA = 1, 2, 3
 STEPS = ("", "fee_schedule", "deductible", "copay", "coinsurance", "denial", "rejection",
-         "assistant_at_surgery", "co_surgery", "multiple_procedure", "opps_cap")
+         "assistant_at_surgery", "co_surgery", "multiple_procedure", "opps_cap", "bilateral")
 S_FEE, S_DEDUCTIBLE, S_COPAY, S_COINSURANCE, S_DENIAL, S_REJECTION = range(1, 7)
-S_ASSISTANT, S_CO_SURGERY, S_MULTIPLE, S_OPPS_CAP = 7, 8, 9, 10
+S_ASSISTANT, S_CO_SURGERY, S_MULTIPLE, S_OPPS_CAP, S_BILATERAL = 7, 8, 9, 10, 11
 
 # §11: E&M services that are facility charges on an institutional claim.
 EM_FACILITY_CODES = frozenset(

@@ -459,6 +459,7 @@ class _Line:
         self.units_and_share = None  # §11 bilateral: units counted and share of one side
         self.rvu_status: str | None = None  # status of an RBRVS-priced line (§11 status T)
         self.fee_before_multiple: Decimal | None = None  # §11: before multiple procedures
+        self.claim_step = "multiple_procedure"  # or bilateral: an RT/LT pair
         # parsed values
         self.member_id = None
         self.lob = None
@@ -646,8 +647,8 @@ class _Pricer:
 
     # -- §5 method chain ------------------------------------------------------------------------
 
-    def multiple_procedure_indicator(self, line: _Line) -> int | None:
-        """MULT PROC of the RVU row the line's modifiers select (26, TC, 53, else blank)."""
+    def policy_row(self, line: _Line):
+        """The RVU row the line's modifiers select (26, TC, 53, else blank), for §11."""
         vintage = self.tables.covering("rvu", line.dos)
         rows = self.tables.rvu(vintage).get(line.hcpcs, {}) if vintage else {}
         for mod in ("26", "TC", "53"):
@@ -656,14 +657,48 @@ class _Pricer:
                 break
         else:
             row = rows.get("")
-        return row.mult if row is not None else None
+        return row
+
+    @staticmethod
+    def side(line: _Line) -> str | None:
+        """RT or LT when exactly one of them is on the line and modifier 50 is not."""
+        sides = {m for m in line.modifiers if m in ("RT", "LT")}
+        return sides.pop() if len(sides) == 1 and "50" not in line.modifiers else None
+
+    def bilateral_pairs(self, lines: list) -> dict:
+        """§11 bilateral: RT and LT of one code on two lines of one claim, date and provider,
+        each one unit, priced RBRVS without another §11 adjustment, BILAT SURG 0, 1 or 2: one
+        procedure. Returns {index of the first line: index of its partner}; first RT/LT line
+        in input order takes the first later line of the other side."""
+        pairs, used = {}, set()
+        for a, la in enumerate(lines):
+            if a in used or not self._pairable(la):
+                continue
+            for b in range(a + 1, len(lines)):
+                lb = lines[b]
+                if (b not in used and self._pairable(lb) and lb.hcpcs == la.hcpcs
+                        and self.side(lb) not in (None, self.side(la))
+                        and self._provider_key(lb) == self._provider_key(la)
+                        and lb.fee_exact == la.fee_exact):
+                    pairs[a] = b
+                    used.update((a, b))
+                    break
+        return pairs
+
+    def _pairable(self, line: _Line) -> bool:
+        if (line.line_status != "priced" or line.pricing_method != "rbrvs" or line.units != 1
+                or self.side(line) is None or line.reduction_step is not None
+                or line.row.get("claim_id") is None):
+            return False
+        row = self.policy_row(line)
+        return row is not None and row.bilat in (0, 1, 2)
 
     @staticmethod
     def _provider_key(line: _Line):
         npi = line.row.get("rendering_npi")
         return (line.row.get("claim_id"), line.dos, None if npi is None else str(npi))
 
-    def status_t(self, lines: list) -> None:
+    def status_t(self, lines: list) -> None:  # noqa: D401
         """§11 status T: payable only when no other payable RBRVS service (not itself T) is on
         the claim for that DOS and provider; otherwise bundled, $0, CO-97."""
         payable = {}
@@ -688,24 +723,49 @@ class _Pricer:
         fixed-fee carve-outs) ranked by fee schedule amount, highest first, ties in input
         order: 100 %, then 50 % (one rounding of the exact product), sixth and later also
         flagged by_report."""
+        pairs = self.bilateral_pairs(lines)
+        partners = set(pairs.values())
+        exact = {}  # a procedure's exact amount: a pair's is one side's x 150 % or 100 %
+        for a, b in pairs.items():
+            share = Decimal("1.5") if self.policy_row(lines[a]).bilat == 1 else Decimal(1)
+            exact[a] = lines[a].fee_exact * share
         groups: dict = {}
         for index, line in enumerate(lines):
-            if (line.line_status != "priced" or line.fee_exact is None
-                    or line.row.get("claim_id") is None
-                    or self.multiple_procedure_indicator(line) != 2):
+            row = self.policy_row(line) if line.line_status == "priced" else None
+            if (index in partners or line.fee_exact is None or row is None or row.mult != 2
+                    or line.row.get("claim_id") is None):
                 continue
-            npi = line.row.get("rendering_npi")
-            key = (line.row["claim_id"], line.dos, None if npi is None else str(npi))
-            groups.setdefault(key, []).append((index, line))
+            groups.setdefault(self._provider_key(line), []).append(index)
+        reduced = set()
         for members in groups.values():
-            ranked = sorted(members, key=lambda m: (-m[1].fee_schedule_amount, m[0]))
-            for rank, (_, line) in enumerate(ranked, start=1):
+            ranked = sorted(members, key=lambda i: (
+                -round_half_up(exact.get(i, lines[i].fee_exact), 2), i))
+            for rank, index in enumerate(ranked, start=1):
                 if rank == 1:
                     continue
-                line.fee_before_multiple = line.fee_schedule_amount
+                reduced.add(index)
                 if rank >= 6:
-                    line.flags.add("by_report")
-                self.lower_of_charges(line, round_half_up(line.fee_exact / 2, 2))
+                    lines[index].flags.add("by_report")
+                    if index in pairs:
+                        lines[pairs[index]].flags.add("by_report")
+        for index in sorted(reduced | set(pairs)):
+            line = lines[index]
+            amount = round_half_up(exact.get(index, line.fee_exact)
+                                   / (2 if index in reduced else 1), 2)
+            if index not in pairs:
+                line.fee_before_multiple = line.fee_schedule_amount
+                self.lower_of_charges(line, amount)
+                continue
+            # a pair's amount is shared in proportion to the charges
+            other = lines[pairs[index]]
+            both = line.billed + other.billed
+            first = round_half_up(amount * line.billed / both, 2) if both > 0 else amount
+            for ln, fee in ((line, first), (other, amount - first)):
+                # a share above the line's own fee is not a reduction: no row for it
+                ln.fee_before_multiple = max(ln.fee_schedule_amount, fee)
+                ln.fee_before_reductions = max(ln.fee_before_reductions, fee)
+                ln.claim_step = "bilateral"
+                self.lower_of_charges(ln, fee)
 
     def line_edits(self, line: _Line) -> None:
         """§11 denials a valid line earns on its own: timely filing, then E&M facility charge."""
@@ -1103,7 +1163,7 @@ def _settle(line: _Line, claim_id, line_number) -> tuple[dict, list[dict]]:
         if allowed_full - allowed_cut > 0:
             adjust("CO", 45, allowed_full - allowed_cut, line.reduction_step)
         if allowed_cut - allowed > 0:
-            adjust("CO", 59, allowed_cut - allowed, "multiple_procedure")
+            adjust("CO", 59, allowed_cut - allowed, line.claim_step)
         left = allowed
         for name in ("deductible", "copay", "coinsurance"):
             given = line.cost_shares[name]

@@ -389,3 +389,92 @@ def test_status_t_payable_only_alone(schedules, contract, full_fee):
     assert r.adjustments.filter(pl.col("line_index") == 1).select("carc", "amount").rows() == [
         (97, Decimal("500.00"))]
     assert balanced(r)
+
+
+# --- bilateral RT / LT on two lines -----------------------------------------------------------
+
+def test_rt_lt_pair_bilateral_0_or_2_pays_one_fee(schedules, contract):
+    """The published example: BILAT SURG 0/2, $100 LT + $100 RT against a $125 fee pays $125
+    in total (one procedure, lower of charges on the pair). 11043 has 5.00 total RVUs in
+    Seattle facility 2025 (GPCI-adjusted, rounded); at a $25 conversion factor its fee is
+    $125.00."""
+    c = contract.replace_lob("commercial", conversion_factor="25.00")
+    base = dict(line_of_business="commercial", hcpcs="11043", billed_charge=Decimal("100.00"))
+    alone = one(price(line(**base), contract=c, schedules=schedules))
+    assert alone["fee_schedule_amount"] == Decimal("125.00")
+    r = price(line(modifier_1="RT", line_number=1, **base),
+              line(modifier_1="LT", line_number=2, **base), contract=c, schedules=schedules)
+    allowed = r.lines["allowed_amount"].to_list()
+    assert allowed == [Decimal("62.50"), Decimal("62.50")] and sum(allowed) == Decimal("125.00")
+    steps = r.adjustments.select("line_index", "carc", "amount", "step").sort("line_index").rows()
+    assert steps == [(0, 59, Decimal("37.50"), "bilateral"), (1, 59, Decimal("37.50"), "bilateral")]
+    assert balanced(r)
+
+
+def test_rt_lt_pair_bilateral_1_pays_150_percent_once(schedules, contract, full_fee):
+    side = full_fee("27447")
+    r = price(line(modifier_1="RT", billed_charge=Decimal("9000.00")),
+              line(modifier_1="LT", billed_charge=Decimal("3000.00")),
+              contract=contract, schedules=schedules)
+    pair = round_half_up(side * Decimal("1.5"), 2)
+    fees = r.lines["fee_schedule_amount"].to_list()
+    assert sum(fees) == pair
+    assert fees[0] == round_half_up(pair * 9000 / 12000, 2)  # shared by charges
+    assert balanced(r)
+
+
+def test_rt_lt_pair_ranks_once_among_multiple_procedures(schedules, contract, full_fee):
+    """A pair is one procedure for multiple-procedure ranking: the 27447 pair (150 % of one
+    side) ranks first, paid in full; 35301 second, at 50 %. With 35301 at a carved-out fee
+    above the pair, the pair is second and paid 50 % of its 150 %."""
+    side = full_fee("27447")
+    pair = round_half_up(side * Decimal("1.5"), 2)
+    r = price(line(hcpcs="35301"), line(modifier_1="RT"), line(modifier_1="LT"),
+              line(hcpcs="27447", modifier_1="RT", claim_id="other"),  # another claim: alone
+              contract=contract, schedules=schedules)
+    fees = r.lines["fee_schedule_amount"].to_list()
+    assert pair > full_fee("35301")
+    assert fees[0] == round_half_up(full_fee("35301") / 2, 2)
+    assert fees[1] + fees[2] == pair
+    assert fees[3] == side
+    assert balanced(r)
+    c = _carved(contract, {"35301": "9000.00"})
+    base = dict(line_of_business="commercial")
+    r = price(line(hcpcs="35301", **base), line(modifier_1="RT", **base),
+              line(modifier_1="LT", **base), contract=c, schedules=schedules)
+    fees = r.lines["fee_schedule_amount"].to_list()
+    commercial_side = one(price(line(**base), contract=c, schedules=schedules))[
+        "fee_schedule_amount"]
+    assert fees[0] == Decimal("9000.00")
+    assert fees[1] + fees[2] == round_half_up(commercial_side * Decimal("1.5") / 2, 2)
+    assert balanced(r)
+
+
+def test_rt_lt_not_paired(schedules, contract, full_fee):
+    side = full_fee("27447")
+    r = price(line(modifier_1="RT"), line(modifier_1="RT"),                    # same side
+              line(modifier_1="RT", claim_id="B"), line(modifier_1="LT", claim_id="B",
+                                                        date_of_service=dt.date(2025, 3, 4)),
+              line(hcpcs="70030", modifier_1="RT", claim_id="D"),             # BILAT SURG 3
+              line(hcpcs="70030", modifier_1="LT", claim_id="D"),
+              contract=contract, schedules=schedules)
+    fees = r.lines["fee_schedule_amount"].to_list()
+    assert fees[:2] == [side, round_half_up(side / 2, 2)]  # two procedures: 100 % + 50 %
+    assert fees[2:4] == [side, side]
+    assert fees[4] == fees[5] == full_fee("70030")
+
+
+def test_pairs_and_policies_agree_with_the_reference(schedules, contract):
+    from tests.reference_pricer import reference_price
+    from tests.test_reference_parity import assert_same
+    rows = []
+    for claim, codes in {"P1": [("27447", "RT"), ("27447", "LT"), ("35301", None), ("19303", "RT")],
+                         "P2": [("11043", "LT"), ("11043", "RT"), ("11043", "LT"), ("27447", "50")],
+                         "P3": [("36591", None), ("99213", "RT"), ("27447", "LT"), ("27447", "80")]}.items():
+        for n, (code, mod) in enumerate(codes, 1):
+            rows.append({k: (str(v) if v is not None else None) for k, v in line(
+                claim_id=claim, line_number=n, hcpcs=code, modifier_1=mod,
+                line_of_business="commercial", billed_charge=Decimal(f"{700 + 37 * n}.00")).items()})
+    claims = pl.DataFrame(rows, schema={k: pl.String for k in rows[0]})
+    assert reference_price is not None
+    assert_same(claims, contract, schedules)
