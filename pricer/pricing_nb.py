@@ -613,7 +613,7 @@ def _same_provider(i, j, npi_offsets, npi_data, npi_valid):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _claim_status_t(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, o):
     """Status T lines are payable only alone: with another payable RBRVS service of the same
     date of service and provider on the claim they are bundled, $0, CO-97."""
@@ -677,20 +677,22 @@ def _settle_line(i, fee, billed, ded, copay, coins, qmb, lob, flags, o):
     o.flags[i] = flags
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_data, npi_valid,
                       billed, ded, copay, coins, qmb, lob, o):
     """Bilateral RT/LT pairs, then multiple procedures, for the lines of one claim."""
     k = hi - lo
-    idx = np.empty(k, np.int64)
-    interesting = 0
+    interesting = 0  # most claims have nothing to rank or pair: leave before allocating
     for p in range(k):
         i = order[lo + p] if order.shape[0] > 0 else lo + p
-        idx[p] = i
-        if o.status[i] == PRICED and o.fee_num[i] >= 0 and (o.mult[i] == 2 or o.bilat[i] <= 2):
+        if o.status[i] == PRICED and o.fee_num[i] >= 0 and (
+                o.mult[i] == 2 or (o.bilat[i] <= 2 and _side(mods, i) != 0)):
             interesting += 1
     if interesting < 2:
         return
+    idx = np.empty(k, np.int64)
+    for p in range(k):
+        idx[p] = order[lo + p] if order.shape[0] > 0 else lo + p
     # RT and LT of one code, date and provider on two lines: one bilateral procedure
     partner = np.full(k, -1, np.int64)
     share = np.full(k, 10_000, np.int64)
@@ -789,10 +791,20 @@ def multiple_procedures_nb(order, starts, dos, code, mods, units, npi_offsets, n
     n_claims = starts.shape[0] - 1
     block = 4096
     for blk in prange((n_claims + block - 1) // block):
-        for k in range(blk * block, min(n_claims, (blk + 1) * block)):
-            if starts[k + 1] - starts[k] > 1:
-                _claim_status_t(starts[k], starts[k + 1], order, dos, npi_offsets, npi_data,
-                                npi_valid, o)
-                _claim_procedures(starts[k], starts[k + 1], order, dos, code, mods, units,
-                                  npi_offsets, npi_data, npi_valid, billed, ded, copay, coins,
-                                  qmb, lob, o)
+        _claims_range(blk * block, min(n_claims, (blk + 1) * block), order, starts, dos, code,
+                      mods, units, npi_offsets, npi_data, npi_valid, billed, ded, copay, coins,
+                      qmb, lob, o)
+
+
+@njit(cache=True)
+def _claims_range(k0, k1, order, starts, dos, code, mods, units, npi_offsets, npi_data,
+                  npi_valid, billed, ded, copay, coins, qmb, lob, o):
+    # one call per block of claims: passing the output tuple per claim would cost more than
+    # the claim's work
+    for k in range(k0, k1):
+        if starts[k + 1] - starts[k] > 1:
+            _claim_status_t(starts[k], starts[k + 1], order, dos, npi_offsets, npi_data,
+                            npi_valid, o)
+            _claim_procedures(starts[k], starts[k + 1], order, dos, code, mods, units,
+                              npi_offsets, npi_data, npi_valid, billed, ded, copay, coins,
+                              qmb, lob, o)
