@@ -20,10 +20,10 @@ Scope. Every valid line walks the method chain of §5 far enough to know its met
 The implementation reads the schedules' polars tables and the contract's terms, and does not
 use any pricer internals (kernel, encoders, dense tables), so that it is an independent check.
 Cost share (§12) is out of its scope, and so are the §11 payment policies: a line that one of
-them may touch (modifier 50, 62, 66, 80, 81, 82 or AS; 2 units (bilateral); received later than
-the shortest timely-filing limit of the contract; an institutional claim form; a MULT PROC 2
-code on a claim of several lines; a Medicare non-facility line of an OPPSCAP code) is
-``policy_out_of_scope`` with a null amount.
+them may touch (modifier 50, 62, 66, 80, 81, 82, AS, RT or LT; 2 units (bilateral); received
+later than the shortest timely-filing limit of the contract; an institutional claim form; a
+MULT PROC 2 code on a claim of several lines; status T; a Medicare non-facility line of an
+OPPSCAP code) is ``policy_out_of_scope`` with a null amount.
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ COST_SHARES = ("deductible", "copay", "coinsurance", "other_payer_paid")
 REQUIRED = ("claim_id", "line_number", "member_id", "line_of_business", "date_of_service",
             "hcpcs", "units", "billed_charge", "place_of_service")
 OPTIONAL_TEXT = ("modifier_1", "modifier_2", "modifier_3", "modifier_4", "locality", "claim_form")
-POLICY_MODIFIERS = ("50", "62", "66", "80", "81", "82", "AS")  # §11, out of scope here
+POLICY_MODIFIERS = ("50", "62", "66", "80", "81", "82", "AS", "RT", "LT")  # §11: out of scope
 OPTIONAL_OTHER = {"received_date": pl.Date, **{c: pl.Decimal(18, 2) for c in COST_SHARES}}
 
 
@@ -369,6 +369,8 @@ def _price(lines: pl.LazyFrame, ref: ReferenceFrames) -> pl.LazyFrame:
         pl.col("st_0"), pl.col("st_26"), pl.col("st_tc"), pl.col("st_53"),
     )
     lf = lf.with_columns(status.alias("status"))
+    # §11 status T (payable only alone on the claim: out of scope)
+    lf = lf.with_columns(pl.col("policy") | (pl.col("status") == "T").fill_null(False))
     lf = lf.join(ref.policy.lazy(), on=["lob", "status"], how="left")
 
     # §6 RVU row: 26/TC when among the modifiers, 53 where CMS has one, else blank

@@ -19,6 +19,7 @@ from pricer.vocabulary import (
 )
 
 from pricer import _kernel_cache, vocabulary  # noqa: E402  (the guard runs before any compile)
+from pricer.columns_nb import _same as _same_text  # noqa: E402
 
 _kernel_cache.refresh_if_stale(__file__, vocabulary.__file__)
 
@@ -602,15 +603,7 @@ def _same_provider(i, j, npi_offsets, npi_data, npi_valid):
     """Same rendering NPI as given (two lines without one count as the same provider)."""
     if npi_valid[i] != npi_valid[j]:
         return False
-    if not npi_valid[i]:
-        return True
-    a, b, c, d = npi_offsets[i], npi_offsets[i + 1], npi_offsets[j], npi_offsets[j + 1]
-    if b - a != d - c:
-        return False
-    for k in range(b - a):
-        if npi_data[a + k] != npi_data[c + k]:
-            return False
-    return True
+    return (not npi_valid[i]) or _same_text(npi_offsets, npi_data, i, j)
 
 
 @njit(cache=True, inline="always")
