@@ -88,6 +88,7 @@ _OTHER_DEFAULTS: dict[str, Any] = {
     "physical_status_units": {},
     "carve_outs": [],
     "status_policy": {},
+    "mue": None,
 }
 _MEDICARE_DEFAULTS: dict[str, Any] = {
     **_OTHER_DEFAULTS,
@@ -121,6 +122,10 @@ _GAP_FILL_COLUMNS = (
     "hcpcs", "modifier", "effective_from", "effective_to", "fee", *GAP_FILL_RVU_COLUMNS,
     *GAP_FILL_IGNORED_COLUMNS,
 )
+# §11 practitioner MUE table: units per line a code may be paid for.
+MUE_SCHEMA = {"hcpcs": pl.String, "max_units": pl.Int64, "mai": pl.Int64, "source_row": pl.Int64}
+_MUE_COLUMNS = ("hcpcs", "max_units", "mai", "description")
+MUE_MAX_UNITS = 1_000_000
 # A file with many bad rows is usually one systematic mistake: show enough rows to see it.
 _MAX_ROW_PROBLEMS = 20
 _EXTRA = "\0extra"  # record key for values beyond the header (cannot clash with a column)
@@ -219,6 +224,8 @@ class LobTerms:
     physical_status_units: Mapping[str, int] = field(default_factory=FrozenMap)
     carve_outs: tuple[CarveOut, ...] = ()
     status_policy: Mapping[str, str] = field(default_factory=FrozenMap)
+    mue: pl.DataFrame | None = field(default=None, repr=False)
+    mue_source: str | None = None
 
     def __post_init__(self):
         # Read-only mappings: a frozen dataclass does not stop ``terms.status_policy[...] = x``.
@@ -253,6 +260,8 @@ class LobTerms:
             "timely_filing_days": self.timely_filing_days,
             "gap_fill": gap_rows,
             "gap_fill_source": self.gap_fill_source,
+            "mue": None if self.mue is None else [
+                list(r) for r in self.mue.select("hcpcs", "max_units", "mai").rows()],
             "by_report_codes": list(self.by_report_codes),
             "physical_status_units": dict(sorted(self.physical_status_units.items())),
             "carve_outs": [
@@ -471,6 +480,8 @@ class Contract:
             terms = dataclasses.replace(
                 terms, gap_fill=current.gap_fill, gap_fill_source=current.gap_fill_source
             )
+        if "mue" not in changes:
+            terms = dataclasses.replace(terms, mue=current.mue, mue_source=current.mue_source)
         lobs = dict(self.lobs)
         lobs[lob] = terms
         return dataclasses.replace(self, lobs=lobs)
@@ -543,6 +554,8 @@ def _lob_terms(
     status_policy = _status_policy(v["status_policy"], key("status_policy"), problems)
     gap_fill, gap_source = _gap_fill_key(v["gap_fill"], key("gap_fill"), base_dir, problems,
                                          gap_cache)
+    mue, mue_source = _gap_fill_key(v["mue"], key("mue"), base_dir, problems, gap_cache,
+                                    loader=_load_mue)
 
     if len(problems) > before:
         return None
@@ -563,6 +576,8 @@ def _lob_terms(
         physical_status_units=ps_units,
         carve_outs=carve_outs,
         status_policy=status_policy,
+        mue=mue,
+        mue_source=mue_source,
     )
 
 
@@ -580,6 +595,7 @@ def _raw_terms(terms: LobTerms) -> dict:
         "require_ndc_for_drugs": terms.require_ndc_for_drugs,
         "timely_filing_days": terms.timely_filing_days,
         "gap_fill": None,
+        "mue": None,
         "by_report_codes": list(terms.by_report_codes),
         "physical_status_units": dict(terms.physical_status_units),
         "carve_outs": [
@@ -812,8 +828,10 @@ def _status_policy(value: Any, path: str, problems: list[str]) -> dict[str, str]
 
 
 def _gap_fill_key(value: Any, path: str, base_dir: Path, problems: list[str],
-                  cache: dict) -> tuple[pl.DataFrame | None, str | None]:
-    """Load the table a ``gap_fill`` key names; problems of one file are reported once."""
+                  cache: dict, loader=None) -> tuple[pl.DataFrame | None, str | None]:
+    """Load the table a ``gap_fill`` (or ``mue``) key names; problems of one file are reported
+    once."""
+    loader = loader or _load_gap_fill
     if value is None:
         return None, None
     if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
@@ -824,11 +842,11 @@ def _gap_fill_key(value: Any, path: str, base_dir: Path, problems: list[str],
     if not file.is_absolute():
         file = base_dir / file
     file = file.resolve()
-    if file not in cache:
-        frame, file_problems = _load_gap_fill(file)
-        cache[file] = (frame, file_problems)
+    if (file, loader) not in cache:
+        frame, file_problems = loader(file)
+        cache[file, loader] = (frame, file_problems)
         problems.extend(f"{path}: {p}" for p in file_problems)
-    frame, file_problems = cache[file]
+    frame, file_problems = cache[file, loader]
     if file_problems:
         if not any(p.startswith(f"{path}: ") for p in problems):
             problems.append(f"{path}: {written} refused (see its problems above)")
@@ -1011,6 +1029,62 @@ def _parse_gap_fill_rows(file: Path, records) -> tuple[pl.DataFrame | None, list
     if problems:
         return None, problems
     return pl.DataFrame(columns, schema=GAP_FILL_SCHEMA), []
+
+
+def _load_mue(file: Path) -> tuple[pl.DataFrame | None, list[str]]:
+    """(table, problems) for a practitioner MUE file: hcpcs, max_units, optional mai (1-3)."""
+    if not file.is_file():
+        return None, [f"file not found: {file}"]
+    try:
+        if file.suffix.lower() in (".parquet", ".pq"):
+            header, records = _read_parquet_text(file)
+        else:
+            header, records = _read_csv_text(file)
+    except Exception as exc:  # any reader failure is a refused file, not a crash
+        return None, [f"{file}: cannot be read: {exc}"]
+    problems = [f"{file}: column {c!r}: unknown column (known: {', '.join(_MUE_COLUMNS)})"
+                for c in header if c not in _MUE_COLUMNS]
+    problems += [f"{file}: column {c!r}: missing (required)" for c in ("hcpcs", "max_units")
+                 if c not in header]
+    if problems:
+        return None, problems
+    columns: dict[str, list] = {c: [] for c in MUE_SCHEMA}
+    first_row_of: dict[str, int] = {}
+    n_bad = 0
+    for row_no, (line_no, cells) in enumerate(records, start=1):
+        where = f"{file.name} row {row_no}" + (f" (line {line_no})" if line_no else "")
+        row_problems = []
+        hcpcs = cells.get("hcpcs", "").strip().upper()
+        if not _HCPCS_RE.match(hcpcs):
+            row_problems.append(f"{where}, column hcpcs: {cells.get('hcpcs', '')!r} is not a "
+                                "HCPCS code (5 characters 0-9, A-Z)")
+        elif hcpcs in first_row_of:
+            row_problems.append(f"{where}, column hcpcs: {hcpcs} is already given in row "
+                                f"{first_row_of[hcpcs]}")
+        text = cells.get("max_units", "").strip()
+        units = int(text) if text.isdigit() else None
+        if units is None or units > MUE_MAX_UNITS:
+            row_problems.append(f"{where}, column max_units: {text!r} is not a whole number of "
+                                f"units from 0 to {MUE_MAX_UNITS:,}")
+        mai_text = cells.get("mai", "").strip()
+        mai = int(mai_text) if mai_text in ("1", "2", "3") else None
+        if mai_text and mai is None:
+            row_problems.append(f"{where}, column mai: {mai_text!r} is not an MUE adjudication "
+                                "indicator (1, 2 or 3; blank allowed)")
+        if row_problems:
+            n_bad += 1
+            if n_bad <= _MAX_ROW_PROBLEMS:
+                problems.extend(row_problems)
+            continue
+        first_row_of[hcpcs] = row_no
+        for c, val in (("hcpcs", hcpcs), ("max_units", units), ("mai", mai),
+                       ("source_row", row_no)):
+            columns[c].append(val)
+    if n_bad > _MAX_ROW_PROBLEMS:
+        problems.append(f"{file.name}: {n_bad - _MAX_ROW_PROBLEMS} more bad rows not listed")
+    if problems:
+        return None, problems
+    return pl.DataFrame(columns, schema=MUE_SCHEMA), []
 
 
 def _parse_date(text: str) -> dt.date | None:

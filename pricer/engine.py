@@ -60,7 +60,7 @@ def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
                               deductible=out.deductible, copay=out.copay,
                               coinsurance=out.coinsurance, fee_full=out.fee_full,
                               fee_cut=out.fee_cut, policy_step=out.policy_step,
-                              claim_step=out.claim_step)
+                              claim_step=out.claim_step, mue_denied=out.mue_denied)
     billed = SimpleNamespace(billed=enc.billed, billed_ok=enc.billed_ok)
     return PricingResult(inputs, lambda: adjustments_table(claim_id, line_number, amounts, billed),
                          contract=contract, schedules=schedules)

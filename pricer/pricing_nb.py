@@ -31,6 +31,7 @@ KernelOut = namedtuple("KernelOut", [
     "coinsurance", "paid", "liability", "total_rvu", "cf", "base_units", "time_units",
     "drug_coins", "version_kind", "version_idx", "gap_source", "carc", "fee_full",
     "policy_step", "fee_cut", "fee_num", "mult", "rvu_status", "bilat", "claim_step",
+    "mue_denied",
 ])
 
 
@@ -54,6 +55,7 @@ def allocate_out(n: int) -> KernelOut:
         gap_source=a(np.int32), carc=a(np.int16), fee_full=a(np.int64),
         policy_step=a(np.uint8), fee_cut=a(np.int64), fee_num=a(np.int64), mult=a(np.uint8),
         rvu_status=a(np.uint8), bilat=a(np.uint8), claim_step=a(np.uint8),
+        mue_denied=a(np.int64),
     )
 
 
@@ -72,6 +74,7 @@ _MOD_RT, _MOD_LT = MOD["RT"], MOD["LT"]
 _R_ASST, _R_CO, _R_TEAM = R["assistant_not_payable"], R["co_surgery_not_payable"], R["team_surgery_not_payable"]
 _R_TIMELY, _R_EM_FACILITY = R["timely_filing"], R["em_facility_charge"]
 _R_STATUS_T = R["status_t_bundled"]
+_R_MUE = R["mue_exceeded"]
 _ST_T = ord("T")
 _CARC_TIMELY, _CARC_EM_FACILITY = PRE_DENIALS["timely_filing"], PRE_DENIALS["em_facility_charge"]
 _P_BILAT, _P_ASST, _P_CO, _P_TEAM = 1, 2, 3, 4  # columns of rvu_policy (tables.RVU_POLICY)
@@ -237,6 +240,18 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                 flags |= _F_ANES_MIN
                 pre_denial = False
 
+        # §11 MUE: units above the contract's limit are denied (CO-151) with their share of
+        # the billed charge; the line is priced on the units allowed and the rest of the charge
+        mue_denied = 0
+        mue_all = False
+        if reason == 0 and base_units < 0 and t.mue[L, c] >= 0 and units > t.mue[L, c]:
+            if t.mue[L, c] == 0:
+                mue_all = True
+            else:
+                mue_denied = half_up(billed * (units - t.mue[L, c]), units) if billed > 0 else 0
+                billed -= mue_denied
+                units = t.mue[L, c]
+
         fee_full = -1
         fee_num = -1
         policy_step = 0
@@ -248,6 +263,11 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
             status = DENIED
             method = M_DENIED
             carc = _CARC_TIMELY if reason == _R_TIMELY else _CARC_EM_FACILITY
+        elif mue_all:
+            status = DENIED
+            method = M_DENIED
+            carc = 151
+            reason = _R_MUE
         elif reason != 0:
             status = REJECTED
             method = M_REJECTED
@@ -524,6 +544,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         mult = 0
         bilat = 9
         if status != PRICED:
+            mue_denied = 0
             fee_full = -1
             fee_num = -1
             policy_step = 0
@@ -580,6 +601,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         o.fee_num[i] = fee_num
         o.mult[i] = mult
         o.rvu_status[i] = rvu_st if status == PRICED else 0
+        o.mue_denied[i] = mue_denied
         o.bilat[i] = bilat
         o.claim_step[i] = S_MULTIPLE
 
@@ -659,7 +681,8 @@ def _side(mods, i):
 @njit(cache=True, inline="always")
 def _settle_line(i, fee, billed, ded, copay, coins, qmb, lob, flags, o):
     allowed, d, cp, co, paid, liability, flags = _settle(
-        fee, billed[i], ded[i], copay[i], coins[i], qmb[i], lob[i], flags & ~_F_QMB)
+        fee, billed[i] - o.mue_denied[i], ded[i], copay[i], coins[i], qmb[i], lob[i],
+        flags & ~_F_QMB)
     _put_wide(o.fee, i, fee)
     _put_wide(o.allowed, i, allowed)
     _put_wide(o.deductible, i, d)
@@ -760,8 +783,9 @@ def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_da
         # the pair's amount shared in proportion to the charges, so that lower of charges
         # holds for the pair as a whole
         j = idx[partner[a]]
-        both = billed[i] + billed[j]
-        fi = half_up(fee * billed[i], both) if both > 0 else fee
+        bi, bj = billed[i] - o.mue_denied[i], billed[j] - o.mue_denied[j]
+        both = bi + bj
+        fi = half_up(fee * bi, both) if both > 0 else fee
         for line, share_fee in ((i, fi), (j, fee - fi)):
             _settle_line(line, share_fee, billed, ded, copay, coins, qmb, lob, o.flags[line], o)
             o.claim_step[line] = S_BILATERAL

@@ -199,38 +199,42 @@ def summarize(lines: pl.DataFrame) -> pl.DataFrame:
 def adjustment_slots(out, enc) -> tuple[np.ndarray, ...]:
     """The 835 adjustments of every line, derived from its amounts (§12).
 
-    Slot 0 is the fee-schedule reduction (CO-45: billed down to the fee before §11
+    Slot 0 is the MUE denial of excess units (CO-151: their share of the billed charge); slot
+    1 the fee-schedule reduction (CO-45: the rest of the charge down to the fee before §11
     reductions) of a priced line, or the denial/rejection row (always present, for the whole
-    billed charge); slot 1 a §11 modifier reduction (assistant at surgery, co-surgery, OPPS
-    cap: CO-45); slot 2 the multiple-procedure or RT/LT bilateral reduction (CO-59); each
-    reduction is taken after lower of
-    charges, so the rows add up to billed - allowed. Slots 3-5 are deductible (PR-1), copay
-    (PR-3) and coinsurance (PR-2). Returns (group, carc, amount, step), each ``[n, 6]``; group
-    0 marks an empty slot.
+    billed charge); slot 2 a §11 modifier reduction (assistant at surgery, co-surgery, OPPS
+    cap: CO-45); slot 3 the multiple-procedure or RT/LT bilateral reduction (CO-59); each
+    reduction is taken after lower of charges, so the rows add up to billed - allowed. Slots
+    4-6 are deductible (PR-1), copay (PR-3) and coinsurance (PR-2). Returns (group, carc,
+    amount, step), each ``[n, 7]``; group 0 marks an empty slot.
     """
     from pricer.vocabulary import (G_CO, G_PR, PRICED, REJECTED, S_COINSURANCE, S_COPAY,
-                                   S_DEDUCTIBLE, S_DENIAL, S_FEE, S_REJECTION)
+                                   S_DEDUCTIBLE, S_DENIAL, S_FEE, S_MUE, S_REJECTION)
     n = len(out.status)
     priced = out.status == PRICED
     billed = np.where(enc.billed_ok, enc.billed, 0)
+    mue = np.where(priced, out.mue_denied, 0)
+    rest = billed - mue  # the charge of the units priced
     ded, copay, coins = out.deductible[:, 0], out.copay[:, 0], out.coinsurance[:, 0]
     allowed = out.allowed[:, 0]
-    allowed_full = np.where(priced, np.minimum(billed, out.fee_full), 0)
-    allowed_cut = np.where(priced, np.minimum(billed, out.fee_cut), 0)
-    reduction = np.where(priced, billed - allowed_full, 0)
-    amount = np.stack([np.where(priced, reduction, billed), allowed_full - allowed_cut,
+    allowed_full = np.where(priced, np.minimum(rest, out.fee_full), 0)
+    allowed_cut = np.where(priced, np.minimum(rest, out.fee_cut), 0)
+    reduction = np.where(priced, rest - allowed_full, 0)
+    amount = np.stack([mue, np.where(priced, reduction, billed), allowed_full - allowed_cut,
                        allowed_cut - allowed, ded, copay, coins], axis=1)
     present = amount > 0
-    present[:, 0] |= ~priced
-    group = np.where(present, np.array([G_CO, G_CO, G_CO, G_PR, G_PR, G_PR], np.uint8), 0)
-    carc = np.empty((n, 6), np.int16)
-    carc[:, 0] = np.where(priced, 45, out.carc)
-    carc[:, 1:] = np.array([45, 59, 1, 3, 2], np.int16)
-    step = np.empty((n, 6), np.uint8)
-    step[:, 0] = np.where(priced, S_FEE, np.where(out.status == REJECTED, S_REJECTION, S_DENIAL))
-    step[:, 1] = out.policy_step
-    step[:, 2] = out.claim_step  # multiple_procedure, or bilateral for an RT/LT pair
-    step[:, 3:] = np.array([S_DEDUCTIBLE, S_COPAY, S_COINSURANCE], np.uint8)
+    present[:, 1] |= ~priced
+    group = np.where(present, np.array([G_CO, G_CO, G_CO, G_CO, G_PR, G_PR, G_PR], np.uint8), 0)
+    carc = np.empty((n, 7), np.int16)
+    carc[:, 0] = 151
+    carc[:, 1] = np.where(priced, 45, out.carc)
+    carc[:, 2:] = np.array([45, 59, 1, 3, 2], np.int16)
+    step = np.empty((n, 7), np.uint8)
+    step[:, 0] = S_MUE
+    step[:, 1] = np.where(priced, S_FEE, np.where(out.status == REJECTED, S_REJECTION, S_DENIAL))
+    step[:, 2] = out.policy_step
+    step[:, 3] = out.claim_step  # multiple_procedure, or bilateral for an RT/LT pair
+    step[:, 4:] = np.array([S_DEDUCTIBLE, S_COPAY, S_COINSURANCE], np.uint8)
     return group.astype(np.uint8), carc, amount, step
 
 

@@ -41,7 +41,7 @@ KernelTables = namedtuple("KernelTables", [
     "opps_from", "opps_to", "opps_slot", "opps_cap", "lob_opps_cap",
     "lob_cf", "lob_rounding", "lob_pct_charges", "lob_anes_cf", "lob_tuph", "lob_drug_pct",
     "lob_require_ndc", "ps_units", "neuraxial", "no_time", "by_report", "carve_type",
-    "carve_value", "policy_action", "policy_carc",
+    "carve_value", "policy_action", "policy_carc", "mue",
     "gf_offsets", "gf_mod", "gf_from", "gf_to", "gf_fee", "gf_work", "gf_pe_nf", "gf_pe_f",
     "gf_mp", "gf_source",
 ])
@@ -238,6 +238,8 @@ def _contract_arrays(sched: ScheduleArrays, contract) -> ReferenceArrays:
         extra.update(c.hcpcs for c in t.carve_outs)
         if t.gap_fill is not None:
             extra.update(t.gap_fill["hcpcs"].to_list())
+        if t.mue is not None:
+            extra.update(t.mue["hcpcs"].to_list())
     index = dict(sched.code_index)
     n_sched = len(sched.codes)
     slot = n_sched + 1  # slot n_sched is the schedule arrays' unknown slot; contract codes follow
@@ -269,6 +271,11 @@ def _contract_arrays(sched: ScheduleArrays, contract) -> ReferenceArrays:
     for name in ("neuraxial", "no_time", "by_report"):
         k[name] = np.zeros((K, C), np.bool_)
     k["carve_type"] = np.zeros((K, C), np.int8)
+    k["mue"] = np.full((K, C), -1, np.int64)  # §11 units payable per line; -1: no edit
+    for li, t in enumerate(terms):
+        if t.mue is not None:
+            for code, units in t.mue.select("hcpcs", "max_units").iter_rows():
+                k["mue"][li, index[code]] = units
     k["carve_value"] = np.zeros((K, C), np.int64)
     k["policy_action"] = np.full((K, 128), A_GAP_FILL, np.uint8)
     k["policy_carc"] = np.zeros((K, 128), np.int16)

@@ -44,7 +44,7 @@ REASONS = (
     "status_denied", "status_bundled",
     # §11 line edits and modifier policies
     "timely_filing", "em_facility_charge", "assistant_not_payable", "co_surgery_not_payable",
-    "team_surgery_not_payable", "status_t_bundled",
+    "team_surgery_not_payable", "status_t_bundled", "mue_exceeded",
 )
 R = {name: i for i, name in enumerate(REASONS)}
 # Denials decided from the line alone, before pricing (encode sets them): reason -> CARC.
@@ -83,9 +83,10 @@ RVU_ROWS = ("", "26", "TC", "53")
 GROUPS = ("", "CO", "PR", "OA")
 G_CO, G_PR, G_OA = 1, 2, 3
 STEPS = ("", "fee_schedule", "deductible", "copay", "coinsurance", "denial", "rejection",
-         "assistant_at_surgery", "co_surgery", "multiple_procedure", "opps_cap", "bilateral")
+         "assistant_at_surgery", "co_surgery", "multiple_procedure", "opps_cap", "bilateral",
+         "mue")
 S_FEE, S_DEDUCTIBLE, S_COPAY, S_COINSURANCE, S_DENIAL, S_REJECTION = range(1, 7)
-S_ASSISTANT, S_CO_SURGERY, S_MULTIPLE, S_OPPS_CAP, S_BILATERAL = 7, 8, 9, 10, 11
+S_ASSISTANT, S_CO_SURGERY, S_MULTIPLE, S_OPPS_CAP, S_BILATERAL, S_MUE = 7, 8, 9, 10, 11, 12
 
 # §11: E&M services that are facility charges on an institutional claim.
 EM_FACILITY_CODES = frozenset(

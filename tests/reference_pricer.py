@@ -7,13 +7,12 @@ be compared to the cent on every line. It is written from the rule book
 decisions page (``docs/decisions.md``) only: it does not import or read the engine's modules
 (``pricer.engine``, ``pricer.claims``, ``pricer.tables``, ``pricer.pricing_nb``). It uses the
 shared reference tables (``pricer.schedules``), the contract (``pricer.contract``) and the
-money helpers (``pricer.money``). Of §11 (payment policies and claim edits) it implements the
-rules a line can be priced by on its own: timely filing, the E&M facility-charge rule, the
-review flags of a line, and the surgery modifiers (bilateral 50 / two units, assistant at
-surgery 80/81/82/AS, co-surgeons 62, team surgery 66), the Medicare OPPS cap, and at claim
-level the high-dollar
-claim flag and multiple procedures of MULT PROC 2. The other claim-level rules (MULT PROC
-3-7, status T, MUE) are not implemented.
+money helpers (``pricer.money``). Of §11 (payment policies and claim edits) it implements
+timely filing, the E&M facility-charge rule, the review flags of a line, the surgery
+modifiers (bilateral 50 / two units, assistant at surgery 80/81/82/AS, co-surgeons 62, team
+surgery 66), the Medicare OPPS cap and the MUE, and at claim level the high-dollar claim
+flag, status T, RT/LT bilateral pairs and multiple procedures of MULT PROC 2. MULT PROC 3-7
+are not implemented.
 
     lines, adjustments = reference_price(claims, contract=None, schedules=None)
 
@@ -460,6 +459,7 @@ class _Line:
         self.rvu_status: str | None = None  # status of an RBRVS-priced line (§11 status T)
         self.fee_before_multiple: Decimal | None = None  # §11: before multiple procedures
         self.claim_step = "multiple_procedure"  # or bilateral: an RT/LT pair
+        self.mue_denied = ZERO  # §11: the billed charge of units over the MUE
         # parsed values
         self.member_id = None
         self.lob = None
@@ -767,6 +767,23 @@ class _Pricer:
                 ln.claim_step = "bilateral"
                 self.lower_of_charges(ln, fee)
 
+    def units_over_mue(self, line: _Line, terms) -> None:
+        """§11 MUE (contract table, per line; not anesthesia, whose units are minutes): units
+        above the limit are denied CO-151 with their share of the billed charge, rounded
+        half-up; the line is priced on the units allowed and the rest of the charge. A limit
+        of 0 denies the line."""
+        if terms.mue is None or self.anesthesia_base(line) is not None:
+            return
+        limits = dict(terms.mue.select("hcpcs", "max_units").rows())
+        limit = limits.get(line.hcpcs)
+        if limit is None or line.units <= limit:
+            return
+        if limit == 0:
+            raise _Denied("denied", 151, "mue_exceeded")
+        line.mue_denied = round_half_up(line.billed * (line.units - limit) / line.units, 2)
+        line.billed -= line.mue_denied
+        line.units = limit
+
     def line_edits(self, line: _Line) -> None:
         """§11 denials a valid line earns on its own: timely filing, then E&M facility charge."""
         terms = self.terms(line.lob)
@@ -782,6 +799,7 @@ class _Pricer:
     def price(self, line: _Line) -> None:
         self.line_edits(line)
         terms = self.terms(line.lob)
+        self.units_over_mue(line, terms)
 
         # 2. carve-out
         carve = self.carve_out(line)
@@ -1148,8 +1166,10 @@ def _settle(line: _Line, claim_id, line_number) -> tuple[dict, list[dict]]:
         # (negative included, so that the line still balances), else 0.00.
         adjust("CO", 16, _rejected_amount(line.row.get("billed_charge")), "rejection")
     elif line.line_status == "denied":
-        adjust("CO", line.carc, line.billed, "denial")
+        adjust("CO", line.carc, line.billed + line.mue_denied, "denial")
     else:
+        if line.mue_denied > 0:
+            adjust("CO", 151, line.mue_denied, "mue")
         billed, allowed = line.billed, line.allowed_amount
         # §11 reductions after lower of charges, so that the rows add up to billed - allowed
         allowed_full = allowed

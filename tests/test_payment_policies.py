@@ -478,3 +478,79 @@ def test_pairs_and_policies_agree_with_the_reference(schedules, contract):
     claims = pl.DataFrame(rows, schema={k: pl.String for k in rows[0]})
     assert reference_price is not None
     assert_same(claims, contract, schedules)
+
+
+# --- MUE ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mue_contract(contract, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mue")
+    (folder / "mue.csv").write_text(
+        "hcpcs,max_units,mai,description\n"
+        "99213,1,1,office visit\n"
+        "J9035,30,3,bevacizumab 10 mg\n"
+        "00840,1,2,anesthesia (units are minutes: not edited)\n"
+        "G0008,0,1,never payable\n"
+        "27447,1,2,\n")
+    c = contract
+    for lob in ("commercial", "medicare"):
+        c = c.replace_lob(lob, mue=str(folder / "mue.csv"))
+    return c
+
+
+def test_mue_denies_excess_units_with_their_share_of_the_charge(schedules, mue_contract,
+                                                                 full_fee):
+    r = price(line(hcpcs="99213", units=3, place_of_service="11", billed_charge=Decimal("300.00")),
+              line(hcpcs="99213", units=1, place_of_service="11", claim_id="one",
+                   billed_charge=Decimal("100.00")),
+              contract=mue_contract, schedules=schedules)
+    over, ok = one(r, 0), one(r, 1)
+    assert over["fee_schedule_amount"] == ok["fee_schedule_amount"] == Decimal("99.89")
+    rows = r.adjustments.filter(pl.col("line_index") == 0).select("group_code", "carc", "amount",
+                                                                    "step").rows()
+    assert rows[0] == ("CO", 151, Decimal("200.00"), "mue")     # 2 of 3 units: 2/3 of 300
+    assert rows[1] == ("CO", 45, Decimal("0.11"), "fee_schedule")  # 100.00 - 99.89
+    assert balanced(r)
+
+
+def test_mue_on_drugs_not_on_anesthesia_and_zero(schedules, mue_contract):
+    r = price(line(hcpcs="J9035", units=40, place_of_service="11", ndc="50242-0060-01",
+                   billed_charge=Decimal("4000.00"), claim_id="d"),
+              line(hcpcs="00840", units=117, modifier_1="AA", claim_id="a"),
+              line(hcpcs="G0008", units=1, place_of_service="11", claim_id="z",
+                   billed_charge=Decimal("40.00")),
+              contract=mue_contract, schedules=schedules)
+    drug, anes, zero = (one(r, i) for i in range(3))
+    assert drug["fee_schedule_amount"] == Decimal("2195.70")  # 30 x 73.19
+    assert anes["fee_schedule_amount"] == Decimal("297.25")
+    assert (zero["line_status"], zero["reason"]) == ("denied", "mue_exceeded")
+    assert r.adjustments.filter(pl.col("line_index") == 2).select("carc", "amount").rows() == [
+        (151, Decimal("40.00"))]
+    assert balanced(r)
+
+
+def test_mue_agrees_with_the_reference(schedules, mue_contract):
+    from tests.test_reference_parity import assert_same
+    from pricer.synth import synth_claims
+    claims = synth_claims(3000, seed=7, schedules=schedules)
+    claims = claims.with_columns(
+        pl.when(pl.int_range(pl.len()) % 5 == 0).then(pl.lit("99213"))
+        .when(pl.int_range(pl.len()) % 5 == 1).then(pl.lit("27447"))
+        .otherwise(pl.col("hcpcs")).alias("hcpcs"),
+        (pl.int_range(pl.len()) % 4 + 1).cast(claims.schema["units"]).alias("units"))
+    assert_same(claims, mue_contract, schedules)
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("hcpcs,max_units\n9921,1\n", "column hcpcs: '9921' is not a HCPCS code"),
+    ("hcpcs,max_units\n99213,1.5\n", "column max_units: '1.5' is not a whole number"),
+    ("hcpcs,max_units,mai\n99213,1,4\n", "column mai: '4' is not an MUE adjudication indicator"),
+    ("hcpcs,max_units\n99213,1\n99213,2\n", "99213 is already given in row 1"),
+    ("hcpcs,units\n99213,1\n", "column 'units': unknown column"),
+])
+def test_mue_file_refused_clearly(contract, tmp_path, content, problem):
+    from pricer.contract import ContractError
+    (tmp_path / "mue.csv").write_text(content)
+    with pytest.raises(ContractError) as err:
+        contract.replace_lob("commercial", mue=str(tmp_path / "mue.csv"))
+    assert "lob.commercial.mue" in str(err.value) and problem in str(err.value)
