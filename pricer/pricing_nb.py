@@ -130,11 +130,12 @@ def _rbrvs_unit(gpci_work, gpci_work_nofloor, gpci_pe, gpci_mp, floor_through, w
     return per_unit, total_rvu
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _surgery_policies(ind, per_unit, units, has50, has62, has66, asst_pct, flags):
     """§11 modifier policies of an RBRVS line: bilateral, assistant, co-surgeon, team.
 
-    Returns (fee, fee before reductions, reduction step, denial reason, flags). Bilateral
+    Returns (fee, fee before reductions, reduction step, denial reason, flags, exact fee
+    numerator, units counted, bilateral share). Not inlined: few lines take it. Bilateral
     sets the fee of the pair (150 % / 100 % / 200 % of one side); the assistant (16 %, AS
     13.6 %) and co-surgeon (62.5 %) percentages then reduce it, each its own adjustment step.
     """
@@ -173,7 +174,7 @@ def _surgery_policies(ind, per_unit, units, has50, has62, has66, asst_pct, flags
             reason = _R_TEAM
     full = half_up(per_unit * n * share, 10_000)
     num = per_unit * n * share * cut  # the fee before its one rounding, 1/10^8 cent
-    return half_up(num, 100_000_000), full, step, reason, flags, num
+    return half_up(num, 100_000_000), full, step, reason, flags, num, n, share
 
 
 @njit(cache=True, inline="always")
@@ -460,17 +461,15 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                                     cf_used = cf
                                     vkind = V_RVU
                                     vidx = v
-                                    surgery = has50 or has62 or has66 or asst_pct > 0 or units == 2
-                                    if surgery:
-                                        fee, fee_full, policy_step, reason, flags, fee_num = _surgery_policies(
+                                    n_units = units
+                                    share = 10_000
+                                    if has50 or has62 or has66 or asst_pct > 0 or units == 2:
+                                        (fee, fee_full, policy_step, reason, flags, fee_num,
+                                         n_units, share) = _surgery_policies(
                                             t.rvu_policy[v, sc, row], per_unit, units, has50,
                                             has62, has66, asst_pct, flags)
                                     if uncapped != per_unit:  # the cap's reduction is its own step
-                                        fee_full = uncapped * units
-                                        if surgery:
-                                            fee_full = _surgery_policies(
-                                                t.rvu_policy[v, sc, row], uncapped, units, has50,
-                                                has62, has66, asst_pct, flags)[1]
+                                        fee_full = half_up(uncapped * n_units * share, 10_000)
                                         if policy_step == 0:
                                             policy_step = S_OPPS_CAP
                                     if reason != 0:  # CO-54: no version reported
@@ -628,7 +627,7 @@ def _same_provider(i, j, npi_offsets, npi_data, npi_valid):
     return (not npi_valid[i]) or _same_text(npi_offsets, npi_data, i, j)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _claim_status_t(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, o):
     """Status T lines are payable only alone: with another payable RBRVS service of the same
     date of service and provider on the claim they are bundled, $0, CO-97."""
@@ -693,7 +692,7 @@ def _settle_line(i, fee, billed, ded, copay, coins, qmb, lob, flags, o):
     o.flags[i] = flags
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_data, npi_valid,
                       billed, ded, copay, coins, qmb, lob, o):
     """Bilateral RT/LT pairs, then multiple procedures, for the lines of one claim."""
@@ -816,12 +815,23 @@ def multiple_procedures_nb(order, starts, dos, code, mods, units, npi_offsets, n
 @njit(cache=True)
 def _claims_range(k0, k1, order, starts, dos, code, mods, units, npi_offsets, npi_data,
                   npi_valid, billed, ded, copay, coins, qmb, lob, o):
-    # one call per block of claims: passing the output tuple per claim would cost more than
-    # the claim's work
+    # one call per block of claims, and a claim's functions only for the few claims with
+    # something to do: passing the output tuple costs more than most claims' work
     for k in range(k0, k1):
-        if starts[k + 1] - starts[k] > 1:
-            _claim_status_t(starts[k], starts[k + 1], order, dos, npi_offsets, npi_data,
-                            npi_valid, o)
-            _claim_procedures(starts[k], starts[k + 1], order, dos, code, mods, units,
-                              npi_offsets, npi_data, npi_valid, billed, ded, copay, coins,
-                              qmb, lob, o)
+        lo, hi = starts[k], starts[k + 1]
+        if hi - lo < 2:
+            continue
+        t_lines = 0
+        procedures = 0
+        for p in range(lo, hi):
+            i = order[p] if order.shape[0] > 0 else p
+            if o.status[i] == PRICED and o.method[i] == M_RBRVS and o.rvu_status[i] == _ST_T:
+                t_lines += 1
+            if o.status[i] == PRICED and o.fee_num[i] >= 0 and (
+                    o.mult[i] == 2 or (o.bilat[i] <= 2 and _side(mods, i) != 0)):
+                procedures += 1
+        if t_lines > 0:
+            _claim_status_t(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, o)
+        if procedures > 1:
+            _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_data,
+                              npi_valid, billed, ded, copay, coins, qmb, lob, o)
