@@ -873,17 +873,23 @@ def load_gap_fill(path: str | os.PathLike) -> pl.DataFrame:
     return frame
 
 
-def _load_gap_fill(file: Path) -> tuple[pl.DataFrame | None, list[str]]:
-    """(table, problems) for one gap-fill file; the table is None when there are problems."""
+def _read_table_text(file: Path) -> tuple[list[str], list, list[str]]:
+    """Header, text records and problems of a contract table file (CSV or Parquet)."""
     if not file.is_file():
-        return None, [f"file not found: {file}"]
+        return [], [], [f"file not found: {file}"]
     try:
         if file.suffix.lower() in (".parquet", ".pq"):
-            header, records = _read_parquet_text(file)
-        else:
-            header, records = _read_csv_text(file)
+            return (*_read_parquet_text(file), [])
+        return (*_read_csv_text(file), [])
     except Exception as exc:  # any reader failure is a refused file, not a crash
-        return None, [f"{file}: cannot be read: {exc}"]
+        return [], [], [f"{file}: cannot be read: {exc}"]
+
+
+def _load_gap_fill(file: Path) -> tuple[pl.DataFrame | None, list[str]]:
+    """(table, problems) for one gap-fill file; the table is None when there are problems."""
+    header, records, problems = _read_table_text(file)
+    if problems:
+        return None, problems
     problems = [f"{file}: {p}" for p in _check_gap_fill_header(header)]
     if problems:
         return None, problems
@@ -1033,15 +1039,9 @@ def _parse_gap_fill_rows(file: Path, records) -> tuple[pl.DataFrame | None, list
 
 def _load_mue(file: Path) -> tuple[pl.DataFrame | None, list[str]]:
     """(table, problems) for a practitioner MUE file: hcpcs, max_units, optional mai (1-3)."""
-    if not file.is_file():
-        return None, [f"file not found: {file}"]
-    try:
-        if file.suffix.lower() in (".parquet", ".pq"):
-            header, records = _read_parquet_text(file)
-        else:
-            header, records = _read_csv_text(file)
-    except Exception as exc:  # any reader failure is a refused file, not a crash
-        return None, [f"{file}: cannot be read: {exc}"]
+    header, records, problems = _read_table_text(file)
+    if problems:
+        return None, problems
     problems = [f"{file}: column {c!r}: unknown column (known: {', '.join(_MUE_COLUMNS)})"
                 for c in header if c not in _MUE_COLUMNS]
     problems += [f"{file}: column {c!r}: missing (required)" for c in ("hcpcs", "max_units")
