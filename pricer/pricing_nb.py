@@ -178,6 +178,19 @@ def _surgery_policies(ind, per_unit, units, has50, has62, has66, asst_pct, flags
 
 
 @njit(cache=True, inline="always")
+def _put_amounts(o, i, fee, allowed, d, cp, co, paid, liability, flags):
+    """A line's fee, §12 amounts and flags into the outputs (line kernel and claim pass)."""
+    _put_wide(o.fee, i, fee)
+    _put_wide(o.allowed, i, allowed)
+    _put_wide(o.deductible, i, d)
+    _put_wide(o.copay, i, cp)
+    _put_wide(o.coinsurance, i, co)
+    _put_wide(o.paid, i, paid)
+    _put_wide(o.liability, i, liability)
+    o.flags[i] = flags
+
+
+@njit(cache=True, inline="always")
 def _settle(fee, billed, ded, copay, coins, qmb, L, flags):
     """§12: lower of charges, then deductible, copay, coinsurance, each capped by what is left."""
     allowed = fee if fee < billed else billed
@@ -259,6 +272,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         has26 = False
         hastc = False
         has53 = False
+        sel = 0  # RVU row the modifiers select: blank, 26, TC, 53
         rvu_st = 0  # status letter of an RBRVS line (§11 status T)
         if pre_denial:  # §11 edits of the line itself: timely filing, E&M facility charge
             status = DENIED
@@ -303,6 +317,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                     pay_mod = m
                 elif ps == 0 and _MOD_P1 <= m and m <= _MOD_P6:
                     ps = m - _MOD_P1 + 1
+            sel = 1 if has26 else (2 if hastc else (3 if has53 else 0))
 
             done = False
             ct = t.carve_type[L, c]
@@ -385,7 +400,6 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                     flags |= _F_NO_SCHED
                     gap = True
                 else:
-                    sel = 1 if has26 else (2 if hastc else (3 if has53 else 0))
                     st = t.rvu_status[v, sc, sel]
                     if st == 0:
                         st = t.rvu_status[v, sc, 0]
@@ -568,7 +582,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
             if fee_num >= 0:  # §11 multiple procedures: the indicator of the row priced
                 mv = _vintage(dos, t.rvu_from, t.rvu_to)
                 if mv >= 0:
-                    mrow = 1 if has26 else (2 if hastc else (3 if has53 else 0))
+                    mrow = sel
                     if t.rvu_status[mv, sc, mrow] == 0:
                         mrow = 0
                     mult = t.rvu_policy[mv, sc, mrow, 0]
@@ -577,14 +591,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         o.status[i] = status
         o.method[i] = method
         o.reason[i] = reason
-        o.flags[i] = flags
-        _put_wide(o.fee, i, fee)
-        _put_wide(o.allowed, i, allowed)
-        _put_wide(o.deductible, i, d)
-        _put_wide(o.copay, i, cp)
-        _put_wide(o.coinsurance, i, co)
-        _put_wide(o.paid, i, paid)
-        _put_wide(o.liability, i, liability)
+        _put_amounts(o, i, fee, allowed, d, cp, co, paid, liability, flags)
         _put_wide(o.total_rvu, i, total_rvu)
         _put_wide(o.cf, i, cf_used)
         _put_wide(o.base_units, i, base_t)
@@ -682,14 +689,7 @@ def _settle_line(i, fee, billed, ded, copay, coins, qmb, lob, flags, o):
     allowed, d, cp, co, paid, liability, flags = _settle(
         fee, billed[i] - o.mue_denied[i], ded[i], copay[i], coins[i], qmb[i], lob[i],
         flags & ~_F_QMB)
-    _put_wide(o.fee, i, fee)
-    _put_wide(o.allowed, i, allowed)
-    _put_wide(o.deductible, i, d)
-    _put_wide(o.copay, i, cp)
-    _put_wide(o.coinsurance, i, co)
-    _put_wide(o.paid, i, paid)
-    _put_wide(o.liability, i, liability)
-    o.flags[i] = flags
+    _put_amounts(o, i, fee, allowed, d, cp, co, paid, liability, flags)
 
 
 @njit(cache=True)
