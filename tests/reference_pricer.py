@@ -246,6 +246,14 @@ def _view_key(vintage) -> tuple:
             getattr(vintage, "sha256", None))
 
 
+def _view(vintage, build) -> dict:
+    """The dict view ``build(vintage.table)`` of a vintage, made once."""
+    key = _view_key(vintage)
+    if key not in _VIEWS:
+        _VIEWS[key] = build(vintage.table)
+    return _VIEWS[key]
+
+
 class _Tables:
     """Dict views of the schedules' vintages, and cached vintage and locality look-ups."""
 
@@ -265,31 +273,32 @@ class _Tables:
 
     # -- rvu: release -> {hcpcs: {modifier: _RvuRow}} (modifier "" = blank), in file order
     def rvu(self, vintage) -> dict:
-        key = _view_key(vintage)
-        if key not in _VIEWS:
-            codes: dict = {}
-            cols = ["hcpcs", "modifier", "status", "work_rvu", "pe_nonfacility_rvu",
-                    "pe_facility_rvu", "mp_rvu", "conversion_factor", "mult_proc", "bilat_surg",
-                    "asst_surg", "co_surg", "team_surg"]
-            for (hcpcs, mod, status, work, pe_nf, pe_f, mp, cf, mult, bilat, asst, co,
-                 team) in vintage.table.select(cols).rows():
-                row = _RvuRow(
-                    status=(status or "").strip().upper() or None,
-                    work=_dec(work or 0, RVU_SCALE),
-                    pe_nonfacility=_dec(pe_nf or 0, RVU_SCALE),
-                    pe_facility=_dec(pe_f or 0, RVU_SCALE),
-                    mp=_dec(mp or 0, RVU_SCALE),
-                    conversion_factor=_dec(cf, CF_SCALE),
-                    mult=9 if mult is None else int(mult),
-                    bilat=9 if bilat is None else int(bilat),
-                    asst=9 if asst is None else int(asst),
-                    co=9 if co is None else int(co),
-                    team=9 if team is None else int(team),
-                )
-                codes.setdefault(hcpcs.strip().upper(), {}).setdefault(
-                    (mod or "").strip().upper(), row)
-            _VIEWS[key] = codes
-        return _VIEWS[key]
+        return _view(vintage, self._rvu_view)
+
+    @staticmethod
+    def _rvu_view(table) -> dict:
+        codes: dict = {}
+        cols = ["hcpcs", "modifier", "status", "work_rvu", "pe_nonfacility_rvu",
+                "pe_facility_rvu", "mp_rvu", "conversion_factor", "mult_proc", "bilat_surg",
+                "asst_surg", "co_surg", "team_surg"]
+        for (hcpcs, mod, status, work, pe_nf, pe_f, mp, cf, mult, bilat, asst, co,
+             team) in table.select(cols).rows():
+            row = _RvuRow(
+                status=(status or "").strip().upper() or None,
+                work=_dec(work or 0, RVU_SCALE),
+                pe_nonfacility=_dec(pe_nf or 0, RVU_SCALE),
+                pe_facility=_dec(pe_f or 0, RVU_SCALE),
+                mp=_dec(mp or 0, RVU_SCALE),
+                conversion_factor=_dec(cf, CF_SCALE),
+                mult=9 if mult is None else int(mult),
+                bilat=9 if bilat is None else int(bilat),
+                asst=9 if asst is None else int(asst),
+                co=9 if co is None else int(co),
+                team=9 if team is None else int(team),
+            )
+            codes.setdefault(hcpcs.strip().upper(), {}).setdefault(
+                (mod or "").strip().upper(), row)
+        return codes
 
     def cms_conversion_factor(self, vintage) -> Decimal | None:
         """The CONV FACTOR of an RVU vintage (CMS prints the same one on every row)."""
@@ -301,61 +310,47 @@ class _Tables:
 
     # -- gpci: release -> {locality: (work floor, work no floor | None, pe, mp)}
     def gpci(self, vintage) -> dict:
-        key = _view_key(vintage)
-        if key not in _VIEWS:
-            cols = ["locality", "work_gpci", "work_gpci_no_floor", "pe_gpci", "mp_gpci"]
-            _VIEWS[key] = {
-                loc: (_dec(w, GPCI_SCALE), _dec(wnf, GPCI_SCALE), _dec(pe, GPCI_SCALE),
-                      _dec(mp, GPCI_SCALE))
-                for loc, w, wnf, pe, mp in vintage.table.select(cols).rows()
-            }
-        return _VIEWS[key]
+        cols = ["locality", "work_gpci", "work_gpci_no_floor", "pe_gpci", "mp_gpci"]
+        return _view(vintage, lambda table: {
+            loc: (_dec(w, GPCI_SCALE), _dec(wnf, GPCI_SCALE), _dec(pe, GPCI_SCALE),
+                  _dec(mp, GPCI_SCALE))
+            for loc, w, wnf, pe, mp in table.select(cols).rows()
+        })
 
     def anes_cf(self, vintage) -> dict:
-        key = _view_key(vintage)
-        if key not in _VIEWS:
-            _VIEWS[key] = {
-                loc: _dec(cf, CF_SCALE)
-                for loc, cf in vintage.table.select(["locality", "anesthesia_cf"]).rows()
-                if cf is not None
-            }
-        return _VIEWS[key]
+        return _view(vintage, lambda table: {
+            loc: _dec(cf, CF_SCALE)
+            for loc, cf in table.select(["locality", "anesthesia_cf"]).rows()
+            if cf is not None
+        })
 
     def anes_base(self, vintage) -> dict:
         # The anes_base table holds whole base units (pricer.cms_files.read_anes_base), not the
         # 1/10 units the decisions page's table lists for anesthesia units in the kernel.
-        key = _view_key(vintage)
-        if key not in _VIEWS:
-            _VIEWS[key] = {
-                code.strip().upper(): Decimal(int(units))
-                for code, units in vintage.table.select(["hcpcs", "base_units"]).rows()
-                if units is not None
-            }
-        return _VIEWS[key]
+        return _view(vintage, lambda table: {
+            code.strip().upper(): Decimal(int(units))
+            for code, units in table.select(["hcpcs", "base_units"]).rows()
+            if units is not None
+        })
 
     # -- asp: release -> {hcpcs: (payment limit $, coinsurance %)}; "N/A" limits are absent
     def asp(self, vintage) -> dict:
-        key = _view_key(vintage)
-        if key not in _VIEWS:
-            cols = ["hcpcs", "payment_limit", "coinsurance_pct"]
-            table = {}
-            for code, limit, pct in vintage.table.select(cols).rows():
+        def build(table) -> dict:
+            view: dict = {}
+            for code, limit, pct in table.select(
+                    ["hcpcs", "payment_limit", "coinsurance_pct"]).rows():
                 if limit is None:
                     continue
                 # payment limit in 1/1000 $, co-insurance percentage in 1/1000 %
-                table.setdefault(code.strip().upper(),
-                                 (_dec(limit, ASP_SCALE), _dec(pct, 1000)))
-            _VIEWS[key] = table
-        return _VIEWS[key]
+                view.setdefault(code.strip().upper(), (_dec(limit, ASP_SCALE), _dec(pct, 1000)))
+            return view
+        return _view(vintage, build)
 
     # -- oppscap: release -> {(hcpcs, modifier, locality): non-facility cap $}
     def oppscap(self, vintage) -> dict:
-        key = _view_key(vintage)
-        if key not in _VIEWS:
-            cols = ["hcpcs", "modifier", "locality", "nonfacility_price"]
-            _VIEWS[key] = {(h, m or "", loc): _dec(cap, CENTS)
-                           for h, m, loc, cap in vintage.table.select(cols).rows()}
-        return _VIEWS[key]
+        cols = ["hcpcs", "modifier", "locality", "nonfacility_price"]
+        return _view(vintage, lambda table: {
+            (h, m or "", loc): _dec(cap, CENTS) for h, m, loc, cap in table.select(cols).rows()})
 
     def in_any_asp(self, hcpcs: str) -> bool:
         if self._asp_any is None:
@@ -478,11 +473,14 @@ class _Pricer:
         self.tables = _Tables(schedules)
         self._terms: dict = {}
         self._gap_fill: dict = {}
+        self._mue: dict = {}
 
     def terms(self, lob: str):
         if lob not in self._terms:
             self._terms[lob] = self.contract.terms(lob)
             self._gap_fill[lob] = _gap_fill_rows(self._terms[lob])
+            mue = self._terms[lob].mue
+            self._mue[lob] = {} if mue is None else dict(mue.select("hcpcs", "max_units").rows())
         return self._terms[lob]
 
     # -- §4 validation ------------------------------------------------------------------------
@@ -774,8 +772,7 @@ class _Pricer:
         of 0 denies the line."""
         if terms.mue is None or self.anesthesia_base(line) is not None:
             return
-        limits = dict(terms.mue.select("hcpcs", "max_units").rows())
-        limit = limits.get(line.hcpcs)
+        limit = self._mue[line.lob].get(line.hcpcs)
         if limit is None or line.units <= limit:
             return
         if limit == 0:
