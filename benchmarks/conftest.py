@@ -68,18 +68,6 @@ def claims_parquet(bench_dir) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def schedules():
-    from pricer.schedules import load_schedules
-    return load_schedules()
-
-
-@pytest.fixture(scope="session")
-def contract():
-    from pricer.contract import default_contract
-    return default_contract()
-
-
 class EndToEnd:
     """Runs ``e2e_child.py`` for an implementation; keeps every run's report."""
 

@@ -1,27 +1,14 @@
-"""Shared fixtures: the bundled schedules and contract, loaded once per session."""
+"""Test helpers; the schedules and contract fixtures are in the repository's conftest.py."""
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
 
 import polars as pl
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 ORACLE = SHARED / "data" / "cms" / "oracle" / "PFWA25A_WA_payment_amounts_sample.csv"
-
-
-@pytest.fixture(scope="session")
-def schedules():
-    from pricer.schedules import load_schedules
-    return load_schedules()
-
-
-@pytest.fixture(scope="session")
-def contract():
-    from pricer.contract import default_contract
-    return default_contract()
 
 
 def claim_lines(*rows: dict, **common) -> pl.DataFrame:
