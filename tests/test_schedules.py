@@ -324,6 +324,14 @@ def damaged(tmp_path, mutate) -> tuple[Path, list[str], int]:
     return write(tmp_path, "PPRRVU_damaged.csv", lines), lines, k
 
 
+def replacing(old: str, new: str, count: int = -1):
+    """A ``damaged`` mutation: ``old`` -> ``new`` in the 99213 line."""
+    def mutate(lines, k):
+        lines[k - 1] = lines[k - 1].replace(old, new, count)
+        return lines
+    return mutate
+
+
 def refused(path: Path, reader=cms_files.read_rvu) -> str:
     with pytest.raises(ScheduleError) as err:
         reader(path)
@@ -334,28 +342,19 @@ def refused(path: Path, reader=cms_files.read_rvu) -> str:
 
 
 def test_non_numeric_rvu_is_refused(tmp_path):
-    def mutate(lines, k):
-        lines[k - 1] = lines[k - 1].replace(",1.30,1.35,", ",1.3O,1.35,")
-        return lines
-    path, _, k = damaged(tmp_path, mutate)
+    path, _, k = damaged(tmp_path, replacing(",1.30,1.35,", ",1.3O,1.35,"))
     msg = refused(path)
     assert f"line {k}," in msg and "'WORK RVU'" in msg and "'1.3O' is not a non-negative number" in msg
 
 
 def test_too_many_decimals_is_refused(tmp_path):
-    def mutate(lines, k):
-        lines[k - 1] = lines[k - 1].replace(",0.57,", ",0.575,")
-        return lines
-    path, _, k = damaged(tmp_path, mutate)
+    path, _, k = damaged(tmp_path, replacing(",0.57,", ",0.575,"))
     msg = refused(path)
     assert f"line {k}," in msg and "'FACILITY PE RVU'" in msg and "more than 2 decimals" in msg
 
 
 def test_extra_zero_decimals_are_exact_not_refused(tmp_path):
-    def mutate(lines, k):
-        lines[k - 1] = lines[k - 1].replace(",0.57,", ",0.5700,")
-        return lines
-    path, _, _ = damaged(tmp_path, mutate)
+    path, _, _ = damaged(tmp_path, replacing(",0.57,", ",0.5700,"))
     assert row(cms_files.read_rvu(path), hcpcs="99213", modifier="")["pe_facility_rvu"] == 57
 
 
@@ -393,10 +392,7 @@ def test_duplicated_key_is_refused(tmp_path):
 
 
 def test_bad_code_inside_the_data_is_refused(tmp_path):
-    def mutate(lines, k):
-        lines[k - 1] = lines[k - 1].replace("99213,", "99 13,", 1)
-        return lines
-    path, _, k = damaged(tmp_path, mutate)
+    path, _, k = damaged(tmp_path, replacing("99213,", "99 13,", 1))
     msg = refused(path)
     assert f"line {k}," in msg and "'HCPCS'" in msg and "'99 13'" in msg
 
