@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pricer import columns_nb as cnb
+from pricer.replacements import link_claims
 from pricer.vocabulary import (EM_FACILITY_CODES, FACILITY_POS, HIGH_LEVEL_EM, INSTITUTIONAL_FORMS,
                                LOBS, MOD, MOD_INVALID, MOD_OTHER, F, R)
 
@@ -29,6 +30,7 @@ OPTIONAL = (
     "modifier_1", "modifier_2", "modifier_3", "modifier_4", "locality", "service_state",
     "service_county", "service_zip", "claim_form", "received_date", "frequency_code", "ndc",
     "rendering_npi", "deductible", "copay", "coinsurance", "qmb", "other_payer_paid",
+    "original_claim_id",
 )
 MODIFIER_COLUMNS = ("modifier_1", "modifier_2", "modifier_3", "modifier_4")
 COST_SHARE_COLUMNS = ("deductible", "copay", "coinsurance", "other_payer_paid")
@@ -53,6 +55,7 @@ ACCEPTED_TYPES = {
     "frequency_code": (_TEXT, _INT), "ndc": (_TEXT, _INT), "rendering_npi": (_TEXT, _INT),
     "deductible": (_NUM, _TEXT), "copay": (_NUM, _TEXT), "coinsurance": (_NUM, _TEXT),
     "qmb": (_BOOL, _TEXT, _INT), "other_payer_paid": (_NUM, _TEXT),
+    "original_claim_id": (_TEXT, _INT),
 }
 
 EPOCH = dt.date(1970, 1, 1)
@@ -521,6 +524,8 @@ class EncodedLines:
     npi_offsets: np.ndarray   # int64 [n + 1] offsets into npi_data
     npi_data: np.ndarray      # uint8 text of the NPIs
     npi_valid: np.ndarray     # bool: the line gives an NPI
+    # replacement and void claims linked to their originals (replacements.link_claims)
+    links: object = None      # polars frame claim_id, frequency_code, original_claim_id, or None
 
 
 def _normalise_code(v: str | None) -> str:
@@ -678,8 +683,11 @@ def _resolve_distinct(key: np.ndarray, resolve, loc_index: dict) -> np.ndarray:
     return np.asarray([index(k) for k in distinct.tolist()], np.int32)[inverse]
 
 
-def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
-    """Validate (§4) and encode every line; nothing is dropped, bad lines carry a reason."""
+def encode_claims(table: pa.Table, arrays, contract, prior=None) -> EncodedLines:
+    """Validate (§4) and encode every line; nothing is dropped, bad lines carry a reason.
+
+    ``prior`` (a ``replacements.Prior``) holds the claims replacement and void claims refer to.
+    """
     n = table.num_rows
     reason = np.zeros(n, np.uint8)
     flags = np.zeros(n, np.uint32)
@@ -763,6 +771,11 @@ def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
     high = (claim >= 0) & (claim_billed[np.maximum(claim, 0)] > HIGH_DOLLAR_CLAIM_CENTS)
     np.bitwise_or(flags, np.where(high, F["high_dollar_claim"], 0).astype(np.uint32), out=flags)
     order, starts = claim_order(claim)
+    # §11 replacements and voids: a claim that cannot be linked to its original is rejected;
+    # a void request's lines are not priced (after every §4 rejection, before the denials)
+    claim_reason, links = link_claims(table, claim, prior)
+    if claim_reason is not None:
+        np.copyto(reason, claim_reason, where=(reason == 0) & (claim_reason != 0))
     npi_offsets, npi_data, npi_valid = _npi_text(_present(table, "rendering_npi"), n)
     filing_days = np.array([contract.terms(x).timely_filing_days for x in LOBS], np.int64)
     cnb.reject_late(reason, R["timely_filing"], dos, dos_state, rec, rec_state, lob, filing_days)
@@ -786,7 +799,7 @@ def encode_claims(table: pa.Table, arrays, contract) -> EncodedLines:
         qmb=_bools(_present(table, "qmb"), n), facility=facility_table[pos],
         locality=locality, ndc_ok=_ndc_ok(_present(table, "ndc"), n), member_id=member_id,
         claim_order=order, claim_starts=starts, npi_offsets=npi_offsets, npi_data=npi_data,
-        npi_valid=npi_valid,
+        npi_valid=npi_valid, links=links,
     ))
 
 

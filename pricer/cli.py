@@ -33,23 +33,60 @@ def _print_summary(summary: pl.DataFrame) -> None:
         print(summary)
 
 
+def _prior(args):
+    """``--prior LINES --prior-adjustments ADJUSTMENTS`` as ``price``'s ``prior``."""
+    from pricer.claims import InputError
+    if not getattr(args, "prior", None):
+        if getattr(args, "prior_adjustments", None):
+            raise InputError("--prior-adjustments", ["given without --prior"])
+        return None
+    if not args.prior_adjustments:
+        raise InputError(args.prior, ["--prior needs --prior-adjustments: reversals negate the "
+                                      "original adjustments (write them with --adjustments)"])
+    return (Path(args.prior), Path(args.prior_adjustments))
+
+
+def _beside(path: str, tag: str) -> Path:
+    """``priced.parquet`` -> ``priced.reversals.parquet``."""
+    p = Path(path)
+    return p.with_name(f"{p.stem}.{tag}{p.suffix or '.parquet'}")
+
+
 def cmd_reprice(args) -> int:
     from pricer.engine import price
     contract, schedules = _load(args)
     source = Path(args.input) if args.input else SAMPLE
+    prior = _prior(args)
     t0 = time.perf_counter()
-    result = price(source, contract=contract, schedules=schedules)
+    result = price(source, contract=contract, schedules=schedules, prior=prior)
     seconds = time.perf_counter() - t0
     lines = result.lines
+    written = []
     if args.output:
         write_frame(lines, Path(args.output))
+        written.append(args.output)
     if args.adjustments:
         write_frame(result.adjustments, Path(args.adjustments))
+        written.append(args.adjustments)
+    if prior is not None:  # reversals are their own files, never rows of the priced lines
+        rev = args.reversals or (_beside(args.output, "reversals") if args.output else None)
+        rev_adj = args.reversal_adjustments or (
+            _beside(args.adjustments, "reversals") if args.adjustments else None)
+        for path, frame in ((rev, result.reversals), (rev_adj, result.reversal_adjustments)):
+            if path:
+                write_frame(frame, Path(path))
+                written.append(str(path))
     status = lines["line_status"].cast(pl.String).value_counts().sort("line_status")
     counts = ", ".join(f"{r[0]} {r[1]}" for r in status.iter_rows())
     print(f"priced {lines.height} lines from {source} in {seconds:.2f} s ({counts})"
-          f"{' -> ' + args.output if args.output else ''}")
+          f"{' -> ' + ', '.join(written) if written else ''}")
     _print_summary(result.summary())
+    if prior is not None:
+        changes = result.claim_changes
+        linked = changes.filter(pl.col("original_claim_id").is_not_null())
+        print(f"{linked.height} replacement/void claim(s) reversed {result.reversals.height} "
+              f"prior line(s): paid {changes['reversed_paid'].sum()} reversed, net paid change "
+              f"{changes['net_paid'].sum()}")
     return 0
 
 
@@ -65,7 +102,8 @@ def cmd_explain(args) -> int:
     frame = pl.from_arrow(table).filter(pl.col("claim_id").cast(pl.String) == args.claim)
     if frame.height == 0:
         raise InputError(name, [f"no line has claim_id {args.claim!r}"])
-    result = price_table(frame.to_arrow(), contract, schedules, source=name, is_text=is_text)
+    result = price_table(frame.to_arrow(), contract, schedules, source=name, is_text=is_text,
+                         prior=_prior(args))
     print(result.explain(args.claim))
     return 0
 
@@ -106,6 +144,12 @@ def cmd_schedules(args) -> int:
     return 1
 
 
+def _prior_options(p) -> None:
+    p.add_argument("--prior", help="priced lines in effect that replacement (7) and void (8) "
+                                   "claims refer to (an earlier -o)")
+    p.add_argument("--prior-adjustments", help="their adjustments (the earlier --adjustments)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pricer", description="Professional claim-line repricing on CMS schedules.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -116,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--contract", help="contract TOML (default: the illustrative contract)")
     r.add_argument("--adjustments", help="write the 835-style adjustments here")
     r.add_argument("--schedules", help="folder with manifest.toml (default: bundled CMS tables)")
+    _prior_options(r)
+    r.add_argument("--reversals", help="write the reversal lines here (default: beside -o, "
+                                       "NAME.reversals.parquet)")
+    r.add_argument("--reversal-adjustments", help="write the reversals' adjustments here "
+                                                  "(default: beside --adjustments)")
     r.set_defaults(func=cmd_reprice)
 
     e = sub.add_parser("explain", help="explain how each line of one claim was priced")
@@ -123,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--claim", required=True, help="the claim_id to explain")
     e.add_argument("--contract", help="contract TOML (default: the illustrative contract)")
     e.add_argument("--schedules", help="folder with manifest.toml (default: bundled CMS tables)")
+    _prior_options(e)
     e.set_defaults(func=cmd_explain)
 
     s = sub.add_parser("synth", help="write synthetic claim lines")

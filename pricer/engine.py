@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from pricer.claims import check_columns, encode_claims, read_claims
 from pricer.pricing_nb import allocate_out, multiple_procedures_nb, price_lines_nb
+from pricer.replacements import read_prior, reversals
 from pricer.result import OUTPUT_COLUMNS, PricingResult, adjustments_table, output_columns
 from pricer.tables import reference_arrays
 
@@ -43,11 +44,12 @@ def run_kernel(enc, arrays, out=None):
 
 
 def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
-                is_text: bool = False) -> PricingResult:
-    """Price a pyarrow table of claim lines (already read)."""
+                is_text: bool = False, prior=None) -> PricingResult:
+    """Price a pyarrow table of claim lines (already read); ``prior`` as for :func:`price`."""
     check_columns(table, source, is_text)
+    prior = read_prior(prior)
     arrays = reference_arrays(schedules, contract)
-    enc = encode_claims(table, arrays, contract)
+    enc = encode_claims(table, arrays, contract, prior)
     out = run_kernel(enc, arrays)
     cols = output_columns(out, enc, arrays)
     inputs = table.drop_columns([c for c in OUTPUT_COLUMNS if c in table.column_names])
@@ -62,11 +64,13 @@ def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
                               fee_cut=out.fee_cut, policy_step=out.policy_step,
                               claim_step=out.claim_step, mue_denied=out.mue_denied)
     billed = SimpleNamespace(billed=enc.billed, billed_ok=enc.billed_ok)
+    reversal_lines, reversal_adjustments = reversals(prior, enc.links)
     return PricingResult(inputs, lambda: adjustments_table(claim_id, line_number, amounts, billed),
-                         contract=contract, schedules=schedules)
+                         contract=contract, schedules=schedules, links=enc.links,
+                         reversals=reversal_lines, reversal_adjustments=reversal_adjustments)
 
 
-def price(claims, contract=None, schedules=None) -> PricingResult:
+def price(claims, contract=None, schedules=None, prior=None) -> PricingResult:
     """Price professional claim lines by the rule book.
 
     Parameters
@@ -77,12 +81,19 @@ def price(claims, contract=None, schedules=None) -> PricingResult:
         Defaults to :func:`pricer.default_contract` (illustrative).
     schedules : Schedules, optional
         Defaults to the bundled CMS tables, :func:`pricer.load_schedules`.
+    prior : PricingResult or (lines, adjustments), optional
+        The priced lines in effect that replacement (``frequency_code`` 7) and void (8)
+        claims refer to, with their adjustments: the result of an earlier run, or frames /
+        Parquet or CSV paths as ``pricer reprice`` writes them. Without it every 7 and 8
+        claim is rejected ``original_claim_not_found``.
 
     Returns
     -------
     PricingResult
         ``.lines`` (every input row, in order, with the output columns), ``.adjustments``
-        and ``.summary()``.
+        and ``.summary()``; ``.reversals``, ``.reversal_adjustments`` (the originals that
+        replacements and voids reverse, amounts negated) and ``.claim_changes`` (net change
+        per claim).
 
     Raises
     ------
@@ -103,4 +114,4 @@ def price(claims, contract=None, schedules=None) -> PricingResult:
     """
     contract, schedules = _defaults(contract, schedules)
     table, source, is_text = read_claims(claims)
-    return price_table(table, contract, schedules, source=source, is_text=is_text)
+    return price_table(table, contract, schedules, source=source, is_text=is_text, prior=prior)

@@ -164,4 +164,26 @@ def explain(result, claim_id) -> str:
                    f"{_money(row['member_liability'])}")
         if row["flags"]:
             out.append(f"  flags: {', '.join(row['flags'])}")
+    out += _reversal_text(result, claim_id)
     return "\n".join(out)
+
+
+def _reversal_text(result, claim_id) -> list[str]:
+    """For a replacement or void claim: the original it reverses and the net change."""
+    changes = result.claim_changes.filter(pl.col("claim_id") == str(claim_id))
+    if changes.height == 0 or changes["original_claim_id"][0] is None:
+        return []
+    c = changes.row(0, named=True)
+    kind = "replacement" if c["frequency_code"] == "7" else "void"
+    rev = result.reversals.filter(pl.col("reversed_by_claim_id").cast(pl.String) == str(claim_id))
+    out = ["", f"This {kind} (frequency {c['frequency_code']}) reverses claim "
+               f"{c['original_claim_id']}: {c['reversed_lines']} line(s), allowed "
+               f"{_money(c['reversed_allowed'])}, paid {_money(c['reversed_paid'])}, member "
+               f"{_money(c['reversed_member_liability'])}"]
+    for row in rev.iter_rows(named=True):
+        out.append(f"  reversed line {row['line_number']}: {row['hcpcs']} paid "
+                   f"{_money(row['paid_amount'])}, member liability "
+                   f"{_money(row['member_liability'])}")
+    out.append(f"Net change: allowed {_money(c['net_allowed'])}, paid {_money(c['net_paid'])}, "
+               f"member {_money(c['net_member_liability'])}")
+    return out

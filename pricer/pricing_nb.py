@@ -15,7 +15,7 @@ from pricer.vocabulary import (
     A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, DENIED, F, LOB_MEDICAID, M_ANESTHESIA,
     M_BUNDLED, M_CARVE_OUT, M_DENIED, M_DRUG, M_GAP_FILL, M_PCT_CHARGES, M_RBRVS, M_REJECTED,
     MOD, PRE_DENIALS, PRICED, R, REJECTED, S_ASSISTANT, S_BILATERAL, S_CO_SURGERY, S_MULTIPLE,
-    S_OPPS_CAP,
+    S_OPPS_CAP, VOID, M_VOID, CARC_VOID,
 )
 
 from pricer import _kernel_cache, vocabulary  # noqa: E402  (the guard runs before any compile)
@@ -75,6 +75,7 @@ _R_ASST, _R_CO, _R_TEAM = R["assistant_not_payable"], R["co_surgery_not_payable"
 _R_TIMELY, _R_EM_FACILITY = R["timely_filing"], R["em_facility_charge"]
 _R_STATUS_T = R["status_t_bundled"]
 _R_MUE = R["mue_exceeded"]
+_R_VOID = R["void_request"]
 _ST_T = ord("T")
 _CARC_TIMELY, _CARC_EM_FACILITY = PRE_DENIALS["timely_filing"], PRE_DENIALS["em_facility_charge"]
 _P_BILAT, _P_ASST, _P_CO, _P_TEAM = 1, 2, 3, 4  # columns of rvu_policy (tables.RVU_POLICY)
@@ -244,8 +245,8 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         gsrc = -1
 
         base_units = -1
-        pre_denial = reason == _R_TIMELY or reason == _R_EM_FACILITY
-        if reason == 0 or pre_denial:
+        pre_denial = reason == _R_TIMELY or reason == _R_EM_FACILITY or reason == _R_VOID
+        if reason == 0 or (pre_denial and reason != _R_VOID):
             bv = _newest_since(dos, t.base_from)
             if bv >= 0:
                 base_units = t.base_units[bv, sc]
@@ -274,7 +275,11 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         has53 = False
         sel = 0  # RVU row the modifiers select: blank, 26, TC, 53
         rvu_st = 0  # status letter of an RBRVS line (§11 status T)
-        if pre_denial:  # §11 edits of the line itself: timely filing, E&M facility charge
+        if reason == _R_VOID:  # a void request's own line: not adjudicated (replacements.py)
+            status = VOID
+            method = M_VOID
+            carc = CARC_VOID
+        elif pre_denial:  # §11 edits of the line itself: timely filing, E&M facility charge
             status = DENIED
             method = M_DENIED
             carc = _CARC_TIMELY if reason == _R_TIMELY else _CARC_EM_FACILITY

@@ -93,15 +93,29 @@ class PricingResult:
     adjustments : polars.DataFrame
         ``claim_id, line_number, group_code, carc, amount, step, line_index``: 835-style rows
         such that each line's billed charge = paid amount + its adjustments.
+    reversals : polars.DataFrame
+        The prior lines that replacement and void claims reverse: each as it was priced, its
+        amounts negated, ``line_status`` "reversed", ``reversed_by_claim_id`` the claim that
+        reverses it. Not rows of the input: they are never mixed into ``lines``.
+    reversal_adjustments : polars.DataFrame
+        Their adjustments, negated, with ``reversed_by_claim_id``.
+    claim_changes : polars.DataFrame
+        One row per claim of the input: its new pricing, the reversal of its original (for a
+        replacement or void) and the net change (``net_paid`` etc.).
     """
 
-    def __init__(self, table: pa.Table, adjustments_table, contract=None, schedules=None):
+    def __init__(self, table: pa.Table, adjustments_table, contract=None, schedules=None,
+                 links=None, reversals=None, reversal_adjustments=None):
         self.table = table                       # pyarrow.Table of the priced lines
         self._adjustments_table = adjustments_table  # pyarrow.Table, or a callable making one
         self.contract = contract
         self.schedules = schedules
         self._lines = None
         self._adjustments = None
+        self._links = links
+        self._reversals = reversals
+        self._reversal_adjustments = reversal_adjustments
+        self._claim_changes = None
 
     @property
     def lines(self) -> pl.DataFrame:
@@ -129,6 +143,30 @@ class PricingResult:
             self._adjustments = pl.from_arrow(self.adjustments_table)
         return self._adjustments
 
+    @property
+    def reversals(self) -> pl.DataFrame:
+        if self._reversals is None:  # none: the lines' shape, no rows
+            empty = pl.from_arrow(self.table.slice(0, 0))
+            self._reversals = empty.with_columns(
+                pl.lit(None, pl.String).alias("reversed_by_claim_id"))
+        return self._reversals
+
+    @property
+    def reversal_adjustments(self) -> pl.DataFrame:
+        if self._reversal_adjustments is None:
+            empty = self.adjustments.clear().drop("line_index")
+            self._reversal_adjustments = empty.with_columns(
+                pl.lit(None, pl.String).alias("reversed_by_claim_id"))
+        return self._reversal_adjustments
+
+    @property
+    def claim_changes(self) -> pl.DataFrame:
+        """Net change per claim: new pricing + reversal of the original (see replacements)."""
+        if self._claim_changes is None:
+            from pricer.replacements import claim_changes
+            self._claim_changes = claim_changes(self.lines, self._links, self._reversals)
+        return self._claim_changes
+
     def __repr__(self) -> str:
         return f"PricingResult({self.table.num_rows} lines)"
 
@@ -146,14 +184,19 @@ class PricingResult:
         from pricer.explain import explain
         return explain(self, claim_id)
 
-    def write(self, path, adjustments=None) -> None:
-        """Write the priced lines (and optionally the adjustments) to Parquet, or CSV by suffix.
+    def write(self, path, adjustments=None, reversals=None, reversal_adjustments=None) -> None:
+        """Write the priced lines (and optionally the adjustments, the reversals and their
+        adjustments) to Parquet, or CSV by suffix.
 
         CSV cannot hold lists: ``flags`` is joined with ``;`` there.
         """
         write_frame(self.lines, path)
         if adjustments is not None:
             write_frame(self.adjustments, adjustments)
+        if reversals is not None:
+            write_frame(self.reversals, reversals)
+        if reversal_adjustments is not None:
+            write_frame(self.reversal_adjustments, reversal_adjustments)
 
     def summary(self) -> pl.DataFrame:
         """Totals by ``line_of_business`` and ``pricing_method``.
@@ -208,8 +251,9 @@ def adjustment_slots(out, enc) -> tuple[np.ndarray, ...]:
     4-6 are deductible (PR-1), copay (PR-3) and coinsurance (PR-2). Returns (group, carc,
     amount, step), each ``[n, 7]``; group 0 marks an empty slot.
     """
-    from pricer.vocabulary import (G_CO, G_PR, PRICED, REJECTED, S_COINSURANCE, S_COPAY,
-                                   S_DEDUCTIBLE, S_DENIAL, S_FEE, S_MUE, S_REJECTION)
+    from pricer.vocabulary import (G_CO, G_OA, G_PR, PRICED, REJECTED, S_COINSURANCE, S_COPAY,
+                                   S_DEDUCTIBLE, S_DENIAL, S_FEE, S_MUE, S_REJECTION, S_VOID,
+                                   VOID)
     n = len(out.status)
     priced = out.status == PRICED
     billed = np.where(enc.billed_ok, enc.billed, 0)
@@ -225,13 +269,16 @@ def adjustment_slots(out, enc) -> tuple[np.ndarray, ...]:
     present = amount > 0
     present[:, 1] |= ~priced
     group = np.where(present, np.array([G_CO, G_CO, G_CO, G_CO, G_PR, G_PR, G_PR], np.uint8), 0)
+    void = out.status == VOID
+    group[:, 1] = np.where(void, G_OA, group[:, 1])  # a void request's charge: OA-18
     carc = np.empty((n, 7), np.int16)
     carc[:, 0] = 151
     carc[:, 1] = np.where(priced, 45, out.carc)
     carc[:, 2:] = np.array([45, 59, 1, 3, 2], np.int16)
     step = np.empty((n, 7), np.uint8)
     step[:, 0] = S_MUE
-    step[:, 1] = np.where(priced, S_FEE, np.where(out.status == REJECTED, S_REJECTION, S_DENIAL))
+    step[:, 1] = np.where(priced, S_FEE, np.where(out.status == REJECTED, S_REJECTION,
+                                                  np.where(void, S_VOID, S_DENIAL)))
     step[:, 2] = out.policy_step
     step[:, 3] = out.claim_step  # multiple_procedure, or bilateral for an RT/LT pair
     step[:, 4:] = np.array([S_DEDUCTIBLE, S_COPAY, S_COINSURANCE], np.uint8)
@@ -258,7 +305,7 @@ def adjustments_table(claim_id: pa.ChunkedArray, line_number: pa.ChunkedArray, o
 def output_columns(out, enc, arrays) -> dict[str, pa.Array]:
     """The output columns of interfaces.md from the kernel's arrays."""
     from pricer.pricing_nb import V_ANES, V_ASP, V_GAPFILL, V_RVU
-    from pricer.vocabulary import REJECTED
+    from pricer.vocabulary import REJECTED, VOID
 
     n = len(out.status)
     sched = arrays.sched
@@ -272,8 +319,8 @@ def output_columns(out, enc, arrays) -> dict[str, pa.Array]:
                      offset[out.version_kind] + out.version_idx)
     vvalid = out.version_kind != 0
 
-    # the locality the line was priced in; rejected lines were priced nowhere
-    shown = (enc.locality >= 0) & (out.status != REJECTED)
+    # the locality the line was priced in; rejected and void lines were priced nowhere
+    shown = (enc.locality >= 0) & (out.status != REJECTED) & (out.status != VOID)
     loc_col = names_array(np.where(shown, enc.locality, 0), sched.localities, shown)
 
     gsources = arrays.gap_fill_sources or [""]

@@ -9,14 +9,15 @@ LOBS = ("commercial", "medicare", "medicare_cost", "medicaid", "other")
 MEDICARE_LOBS = ("medicare", "medicare_cost")
 LOB_MEDICAID = LOBS.index("medicaid")
 
-LINE_STATUSES = ("priced", "denied", "rejected")
-PRICED, DENIED, REJECTED = 0, 1, 2
+LINE_STATUSES = ("priced", "denied", "rejected", "void")
+PRICED, DENIED, REJECTED, VOID = 0, 1, 2, 3
 
 METHODS = (
     "rbrvs", "anesthesia", "drug", "gap_fill", "percent_of_charges",
-    "carve_out", "bundled", "denied", "rejected",
+    "carve_out", "bundled", "denied", "rejected", "void",
 )
 M_RBRVS, M_ANESTHESIA, M_DRUG, M_GAP_FILL, M_PCT_CHARGES, M_CARVE_OUT, M_BUNDLED, M_DENIED, M_REJECTED = range(9)
+M_VOID = 9
 
 # Rejection (§4, in check order) and denial reasons. 0 = none.
 REASONS = (
@@ -45,10 +46,16 @@ REASONS = (
     # §11 line edits and modifier policies
     "timely_filing", "em_facility_charge", "assistant_not_payable", "co_surgery_not_payable",
     "team_surgery_not_payable", "status_t_bundled", "mue_exceeded",
+    # §11 replacements and voids (frequency codes 7 and 8; pricer/replacements.py)
+    "frequency_code_invalid", "claim_frequency_inconsistent", "original_claim_not_found",
+    "original_claim_voided", "original_claim_referenced_twice", "void_request",
 )
 R = {name: i for i, name in enumerate(REASONS)}
 # Denials decided from the line alone, before pricing (encode sets them): reason -> CARC.
 PRE_DENIALS = {"timely_filing": 29, "em_facility_charge": 97}
+# A void request's own lines are not adjudicated (the money moves in the reversal of the
+# original): their charge is balanced by OA-18, the charges being those already on file.
+CARC_VOID = 18
 
 FLAGS = (  # alphabetical: the order flags are listed on a line
     "anesthesia_minutes_implausible",
@@ -84,9 +91,10 @@ GROUPS = ("", "CO", "PR", "OA")
 G_CO, G_PR, G_OA = 1, 2, 3
 STEPS = ("", "fee_schedule", "deductible", "copay", "coinsurance", "denial", "rejection",
          "assistant_at_surgery", "co_surgery", "multiple_procedure", "opps_cap", "bilateral",
-         "mue")
+         "mue", "void")
 S_FEE, S_DEDUCTIBLE, S_COPAY, S_COINSURANCE, S_DENIAL, S_REJECTION = range(1, 7)
 S_ASSISTANT, S_CO_SURGERY, S_MULTIPLE, S_OPPS_CAP, S_BILATERAL, S_MUE = 7, 8, 9, 10, 11, 12
+S_VOID = 13
 
 # §11: E&M services that are facility charges on an institutional claim.
 EM_FACILITY_CODES = frozenset(
