@@ -31,7 +31,7 @@ KernelOut = namedtuple("KernelOut", [
     "coinsurance", "paid", "liability", "total_rvu", "cf", "base_units", "time_units",
     "drug_coins", "version_kind", "version_idx", "gap_source", "carc", "fee_full",
     "policy_step", "fee_cut", "fee_num", "mult", "rvu_status", "bilat", "claim_step",
-    "mue_denied",
+    "mue_denied", "mp_part", "mp_key",
 ])
 
 
@@ -55,7 +55,7 @@ def allocate_out(n: int) -> KernelOut:
         gap_source=a(np.int32), carc=a(np.int16), fee_full=a(np.int64),
         policy_step=a(np.uint8), fee_cut=a(np.int64), fee_num=a(np.int64), mult=a(np.uint8),
         rvu_status=a(np.uint8), bilat=a(np.uint8), claim_step=a(np.uint8),
-        mue_denied=a(np.int64),
+        mue_denied=a(np.int64), mp_part=a(np.int64), mp_key=a(np.int32),
     )
 
 
@@ -79,6 +79,7 @@ _R_VOID = R["void_request"]
 _ST_T = ord("T")
 _CARC_TIMELY, _CARC_EM_FACILITY = PRE_DENIALS["timely_filing"], PRE_DENIALS["em_facility_charge"]
 _P_BILAT, _P_ASST, _P_CO, _P_TEAM = 1, 2, 3, 4  # columns of rvu_policy (tables.RVU_POLICY)
+_P_FAMILY = 5  # tables.P_IMAGING_FAMILY
 _R_ANES_MIN, _R_26TC, _R_PCTC_ROW = R["anesthesia_minutes_implausible"], R["modifier_26_and_tc"], R["pctc_row_missing"]
 _R_PCTC_REQ, _R_ANES_MOD, _R_NDC = R["pctc_modifier_required"], R["anesthesia_modifier_missing"], R["ndc_missing"]
 _R_STATUS_DENIED, _R_STATUS_BUNDLED = R["status_denied"], R["status_bundled"]
@@ -129,6 +130,46 @@ def _rbrvs_unit(gpci_work, gpci_work_nofloor, gpci_pe, gpci_mp, floor_through, w
     else:  # cms: round the dollars only
         per_unit = half_up(adj * cf, 10_000_000)
     return per_unit, total_rvu
+
+
+@njit(cache=True)
+def _mp_parts(t, v, sc, row, mi, fee, units, facility, g, loc, dos, cf, rounding):
+    """The part of an RBRVS line that MULT PROC 3-7 reduce, and its grouping key (§11).
+
+    3: the ENDO BASE code's amount for these units, key the base's code slot; 4, 6, 7: the
+    PC part (key: the imaging family for 4); 5: the PE amount per unit, key the units. (-1, -1)
+    when the line has no such part. Not inlined: few lines take it.
+    """
+    pe_col = 2 if facility else 1
+    if mi == 3:
+        b = t.endo_base[v, sc]
+        if b < 0 or t.rvu_status[v, b, 0] == 0:
+            return -1, -1
+        per, _ = _rbrvs_unit(t.gpci_work, t.gpci_work_nofloor, t.gpci_pe, t.gpci_mp,
+                             t.gpci_floor_through, np.int64(t.rvu_values[v, b, 0, 0]),
+                             np.int64(t.rvu_values[v, b, 0, pe_col]),
+                             np.int64(t.rvu_values[v, b, 0, 3]), g, loc, dos, cf, rounding)
+        return per * units, b
+    if mi == 4 or mi == 6 or mi == 7:
+        key = np.int64(t.rvu_policy[v, sc, row, _P_FAMILY]) if mi == 4 else 0
+        if row == 1:
+            return fee, key
+        if row == 2:
+            return 0, key
+        if row != 0 or t.rvu_status[v, sc, 1] == 0:
+            return -1, -1
+        per, _ = _rbrvs_unit(t.gpci_work, t.gpci_work_nofloor, t.gpci_pe, t.gpci_mp,
+                             t.gpci_floor_through, np.int64(t.rvu_values[v, sc, 1, 0]),
+                             np.int64(t.rvu_values[v, sc, 1, pe_col]),
+                             np.int64(t.rvu_values[v, sc, 1, 3]), g, loc, dos, cf, rounding)
+        return min(per * units, fee), key
+    if mi == 5:
+        per, _ = _rbrvs_unit(t.gpci_work, t.gpci_work_nofloor, t.gpci_pe, t.gpci_mp,
+                             t.gpci_floor_through, np.int64(0),
+                             np.int64(t.rvu_values[v, sc, row, pe_col]), np.int64(0), g, loc,
+                             dos, cf, rounding)
+        return per, units
+    return -1, -1
 
 
 @njit(cache=True)
@@ -270,6 +311,8 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         fee_full = -1
         fee_num = -1
         policy_step = 0
+        mp_part = -1  # §11 MULT PROC 3-7 (_mp_parts)
+        mp_key = -1
         has26 = False
         hastc = False
         has53 = False
@@ -491,6 +534,13 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                                         fee_full = half_up(uncapped * n_units * share, 10_000)
                                         if policy_step == 0:
                                             policy_step = S_OPPS_CAP
+                                    mi = t.rvu_policy[v, sc, row, 0]
+                                    if (mi >= 3 and mi <= 7 and reason == 0 and share == 10_000
+                                            and n_units == units
+                                            and (policy_step == 0 or policy_step == S_OPPS_CAP)):
+                                        mp_part, mp_key = _mp_parts(
+                                            t, v, sc, row, mi, fee, units, facility[i], g, loc,
+                                            dos, cf, t.lob_rounding[L])
                                     if reason != 0:  # CO-54: no version reported
                                         status = DENIED
                                         method = M_DENIED
@@ -563,6 +613,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         bilat = 9
         if status != PRICED:
             mue_denied = 0
+            mp_part = -1
             fee_full = -1
             fee_num = -1
             policy_step = 0
@@ -615,6 +666,8 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         o.mue_denied[i] = mue_denied
         o.bilat[i] = bilat
         o.claim_step[i] = S_MULTIPLE
+        o.mp_part[i] = mp_part
+        o.mp_key[i] = mp_key
 
 
 @njit(cache=True, parallel=True)
@@ -697,6 +750,35 @@ def _settle_line(i, fee, billed, ded, copay, coins, qmb, lob, flags, o):
     _put_amounts(o, i, fee, allowed, d, cp, co, paid, liability, flags)
 
 
+@njit(cache=True, inline="always")
+def _endoscopy(o, i, partner):
+    """An indicator-3 line with a base amount, outside an RT/LT pair."""
+    return (o.mult[i] == 3 and o.mp_part[i] >= 0 and partner < 0 and o.status[i] == PRICED
+            and o.fee_num[i] >= 0)
+
+
+@njit(cache=True, inline="always")
+def _ranked(o, i, partner, a, lead):
+    """Ranks among the multiple procedures: an indicator 2 or 3 line priced from a fee
+    schedule, counted once per RT/LT pair and once per endoscopy family (by its leader)."""
+    return ((o.mult[i] == 2 or o.mult[i] == 3) and o.fee_num[i] >= 0 and o.status[i] == PRICED
+            and not (partner >= 0 and partner < a) and (lead < 0 or lead == a))
+
+
+@njit(cache=True)
+def _rank(members, n, amount, idx):
+    """Sort members[:n] by amount, highest first; equal amounts in input order."""
+    for r in range(n):
+        best = r
+        for q in range(r + 1, n):
+            fq, fb = amount[members[q]], amount[members[best]]
+            if fq > fb or (fq == fb and idx[members[q]] < idx[members[best]]):
+                best = q
+        tmp = members[r]
+        members[r] = members[best]
+        members[best] = tmp
+
+
 @njit(cache=True)
 def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_data, npi_valid,
                       billed, ded, copay, coins, qmb, lob, o):
@@ -706,7 +788,7 @@ def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_da
     for p in range(k):
         i = order[lo + p] if order.shape[0] > 0 else lo + p
         if o.status[i] == PRICED and o.fee_num[i] >= 0 and (
-                o.mult[i] == 2 or (o.bilat[i] <= 2 and _side(mods, i) != 0)):
+                o.mult[i] == 2 or o.mult[i] == 3 or (o.bilat[i] <= 2 and _side(mods, i) != 0)):
             interesting += 1
     if interesting < 2:
         return
@@ -740,42 +822,73 @@ def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_da
         i = idx[a]
         num[a] = o.fee_num[i] // 10_000 * share[a] if partner[a] > a else o.fee_num[i]
         rank_fee[a] = half_up(num[a], 100_000_000)
-    reduced = np.zeros(k, np.bool_)
-    # multiple procedures: per date of service and provider, by amount, highest first
-    taken = np.zeros(k, np.bool_)
+    # MULT PROC 3: endoscopy families (indicator-3 lines of one ENDO BASE and the base code's
+    # own lines): the highest in full, the others less the base; the family is then one
+    # procedure, worth the sum, in the ranking below
+    lead = np.full(k, -1, np.int64)  # a family member's leader (itself for the leader)
+    family_amount = np.zeros(k, np.int64)
     members = np.empty(k, np.int64)
     for a in range(k):
         i = idx[a]
-        if taken[a] or not (o.mult[i] == 2 and o.fee_num[i] >= 0 and o.status[i] == PRICED) \
-                or (partner[a] >= 0 and partner[a] < a):
+        if lead[a] >= 0 or not _endoscopy(o, i, partner[a]):
+            continue
+        base = o.mp_key[i]
+        n = 0
+        for b in range(k):
+            j = idx[b]
+            if (lead[b] < 0 and partner[b] < 0 and dos[j] == dos[i]
+                    and o.status[j] == PRICED and o.fee_num[j] >= 0
+                    and ((_endoscopy(o, j, partner[b]) and o.mp_key[j] == base)
+                         or (o.mult[j] == 2 and code[j] == base and o.policy_step[j] == 0))
+                    and _same_provider(i, j, npi_offsets, npi_data, npi_valid)):
+                members[n] = b
+                n += 1
+        if n < 2:
+            continue
+        _rank(members, n, rank_fee, idx)
+        total = 0
+        for r in range(n):
+            m = members[r]
+            amount = rank_fee[m]
+            if r > 0:
+                less = o.mp_part[idx[m]] if o.mult[idx[m]] == 3 else rank_fee[m]
+                amount = amount - less if amount > less else 0
+            family_amount[m] = amount
+            lead[m] = members[0]
+            total += amount
+        rank_fee[members[0]] = total
+    reduced = np.zeros(k, np.bool_)
+    # multiple procedures: per date of service and provider, by amount, highest first
+    taken = np.zeros(k, np.bool_)
+    for a in range(k):
+        i = idx[a]
+        if taken[a] or not _ranked(o, i, partner[a], a, lead[a]):
             continue
         n = 0
         for b in range(a, k):
             j = idx[b]
-            if (not taken[b] and o.mult[j] == 2 and o.fee_num[j] >= 0 and o.status[j] == PRICED
-                    and not (partner[b] >= 0 and partner[b] < b) and dos[j] == dos[i]
+            if (not taken[b] and _ranked(o, j, partner[b], b, lead[b]) and dos[j] == dos[i]
                     and _same_provider(i, j, npi_offsets, npi_data, npi_valid)):
                 members[n] = b
                 n += 1
                 taken[b] = True
-        for r in range(n):
-            best = r
-            for q in range(r + 1, n):
-                fq, fb = rank_fee[members[q]], rank_fee[members[best]]
-                if fq > fb or (fq == fb and idx[members[q]] < idx[members[best]]):
-                    best = q
-            tmp = members[r]
-            members[r] = members[best]
-            members[best] = tmp
-            if r >= 1:
-                reduced[members[r]] = True
-                if r >= 5:  # sixth and later: priced at 50 % and sent for review
-                    o.flags[idx[members[r]]] |= _F_BY_REPORT
-                    if partner[members[r]] >= 0:
-                        o.flags[idx[partner[members[r]]]] |= _F_BY_REPORT
+        _rank(members, n, rank_fee, idx)
+        for r in range(1, n):
+            reduced[members[r]] = True
+            if r >= 5:  # sixth and later: priced at 50 % and sent for review
+                for b in range(k):
+                    if b == members[r] or partner[b] == members[r] or lead[b] == members[r]:
+                        o.flags[idx[b]] |= _F_BY_REPORT
+    # endoscopy family members: their family amount, halved when the family ranked 2nd or later
+    for a in range(k):
+        if lead[a] < 0:
+            continue
+        i = idx[a]
+        fee = half_up(family_amount[a], 2) if reduced[lead[a]] else family_amount[a]
+        _settle_line(i, fee, billed, ded, copay, coins, qmb, lob, o.flags[i], o)
     # settle what changed: reduced procedures, and both lines of every pair
     for a in range(k):
-        if partner[a] >= 0 and partner[a] < a:
+        if (partner[a] >= 0 and partner[a] < a) or lead[a] >= 0:
             continue
         i = idx[a]
         if not reduced[a] and partner[a] < 0:
@@ -796,6 +909,85 @@ def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_da
             if share_fee > o.fee_cut[line]:  # a share above one side's fee is no reduction
                 o.fee_cut[line] = share_fee
                 o.fee_full[line] = share_fee
+
+
+@njit(cache=True, inline="always")
+def _has_part(o, i):
+    """A line MULT PROC 4-7 may reduce: priced RBRVS with its part, not an RT/LT pair."""
+    return (o.mult[i] >= 4 and o.mult[i] <= 7 and o.mp_part[i] >= 0 and o.status[i] == PRICED
+            and o.method[i] == M_RBRVS and o.claim_step[i] != S_BILATERAL)
+
+
+@njit(cache=True)
+def _claim_parts(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, billed, ded, copay,
+                 coins, qmb, lob, o):
+    """MULT PROC 4-7 of one claim: the TC (50 % imaging, 25 % cardiovascular, 20 %
+    ophthalmology) and imaging PC (5 %) of every procedure but the highest of its session, and
+    50 % of the PE of every therapy unit but the first of the highest."""
+    k = hi - lo
+    idx = np.empty(k, np.int64)
+    for p in range(k):
+        idx[p] = order[lo + p] if order.shape[0] > 0 else lo + p
+    taken = np.zeros(k, np.bool_)
+    members = np.empty(k, np.int64)
+    tc = np.zeros(k, np.int64)
+    pc = np.zeros(k, np.int64)
+    for a in range(k):
+        i = idx[a]
+        if taken[a] or not _has_part(o, i):
+            continue
+        mi = o.mult[i]
+        n = 0
+        for b in range(a, k):
+            j = idx[b]
+            if (not taken[b] and _has_part(o, j) and o.mult[j] == mi and dos[j] == dos[i]
+                    and (mi != 4 or o.mp_key[j] == o.mp_key[i])
+                    and _same_provider(i, j, npi_offsets, npi_data, npi_valid)):
+                members[n] = b
+                n += 1
+                taken[b] = True
+        if mi == 5:
+            # therapy: the first unit of the line with the highest PE per unit is paid in full
+            first = -1
+            for r in range(n):
+                m = members[r]
+                if first < 0 or o.mp_part[idx[m]] > o.mp_part[idx[first]]:
+                    first = m  # members are in input order: ties keep the earlier
+            for r in range(n):
+                m = members[r]
+                j = idx[m]
+                cut_units = o.mp_key[j] - 1 if m == first else o.mp_key[j]
+                cut = half_up(o.mp_part[j] * cut_units * 50, 100)
+                if cut > 0:
+                    fee = o.fee_cut[j] - cut
+                    _settle_line(j, fee if fee > 0 else 0, billed, ded, copay, coins, qmb, lob,
+                                 o.flags[j], o)
+            continue
+        if n < 2:
+            continue
+        pct = 50 if mi == 4 else (25 if mi == 6 else 20)
+        tc_first = -1
+        pc_first = -1
+        for r in range(n):
+            m = members[r]
+            j = idx[m]
+            pc[m] = o.mp_part[j]
+            tc[m] = o.fee_cut[j] - pc[m]
+            if tc[m] > 0 and (tc_first < 0 or tc[m] > tc[tc_first]):
+                tc_first = m
+            if pc[m] > 0 and (pc_first < 0 or pc[m] > pc[pc_first]):
+                pc_first = m
+        for r in range(n):
+            m = members[r]
+            j = idx[m]
+            cut = 0
+            if tc[m] > 0 and m != tc_first:
+                cut += half_up(tc[m] * pct, 100)
+            if mi == 4 and pc[m] > 0 and m != pc_first:
+                cut += half_up(pc[m] * 5, 100)
+            if cut > 0:
+                _settle_line(j, o.fee_cut[j] - cut, billed, ded, copay, coins, qmb, lob,
+                             o.flags[j], o)
 
 
 @njit(cache=True, parallel=True)
@@ -825,18 +1017,29 @@ def _claims_range(k0, k1, order, starts, dos, code, mods, units, npi_offsets, np
     for k in range(k0, k1):
         lo, hi = starts[k], starts[k + 1]
         if hi - lo < 2:
+            # one line: only a therapy line of several units has something to do
+            i = order[lo] if order.shape[0] > 0 else lo
+            if o.mult[i] == 5 and o.mp_key[i] > 1 and _has_part(o, i):
+                _claim_parts(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, billed, ded,
+                             copay, coins, qmb, lob, o)
             continue
         t_lines = 0
         procedures = 0
+        parts = 0
         for p in range(lo, hi):
             i = order[p] if order.shape[0] > 0 else p
             if o.status[i] == PRICED and o.method[i] == M_RBRVS and o.rvu_status[i] == _ST_T:
                 t_lines += 1
             if o.status[i] == PRICED and o.fee_num[i] >= 0 and (
-                    o.mult[i] == 2 or (o.bilat[i] <= 2 and _side(mods, i) != 0)):
+                    o.mult[i] == 2 or o.mult[i] == 3 or (o.bilat[i] <= 2 and _side(mods, i) != 0)):
                 procedures += 1
+            if o.mult[i] >= 4 and o.mult[i] <= 7 and o.mp_part[i] >= 0:
+                parts += 1 if o.mult[i] != 5 or o.mp_key[i] < 2 else 2
         if t_lines > 0:
             _claim_status_t(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, o)
         if procedures > 1:
             _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_data,
                               npi_valid, billed, ded, copay, coins, qmb, lob, o)
+        if parts > 1:  # after RT/LT pairing, which they leave alone
+            _claim_parts(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, billed, ded,
+                         copay, coins, qmb, lob, o)

@@ -19,8 +19,9 @@ from pricer.vocabulary import (
     RVU_ROWS,
 )
 
-OPEN = np.iinfo(np.int32).max
-RVU_POLICY = ("mult_proc", "bilat_surg", "asst_surg", "co_surg", "team_surg")  # effective_to of an open vintage
+OPEN = np.iinfo(np.int32).max  # effective_to of an open vintage
+RVU_POLICY = ("mult_proc", "bilat_surg", "asst_surg", "co_surg", "team_surg")
+P_IMAGING_FAMILY = 5  # rvu_policy slot of the DIAGNOSTIC IMAGING FAMILY indicator (88, 99)
 STATUS_LETTERS = "ABCDEFGHIJMNPRTX"
 
 # Default status policy (§5); contract `status_policy` overrides cells per LOB.
@@ -32,7 +33,7 @@ _MEDICARE_POLICY = {"N": "deny:96", "I": "deny:181"}
 
 KernelTables = namedtuple("KernelTables", [
     "n_sched_codes",
-    "rvu_from", "rvu_to", "rvu_cf", "rvu_status", "rvu_values", "rvu_policy",
+    "rvu_from", "rvu_to", "rvu_cf", "rvu_status", "rvu_values", "rvu_policy", "endo_base",
     "gpci_from", "gpci_to", "gpci_floor_through", "gpci_work", "gpci_work_nofloor", "gpci_pe",
     "gpci_mp",
     "anes_from", "anes_to", "anes_cf",
@@ -113,6 +114,8 @@ def _schedule_arrays(schedules) -> ScheduleArrays:
     a["rvu_values"] = np.zeros((V, C, 4, 4), np.int32)
     # §11 indicators of each row (RVU_POLICY order); 9 "concept does not apply" where absent
     a["rvu_policy"] = np.full((V, C, 4, 8), 9, np.uint8)
+    # §11 MULT PROC 3: the code slot of each code's ENDO BASE (-1: none)
+    a["endo_base"] = np.full((V, C), -1, np.int32)
     row_of = {m: i for i, m in enumerate(RVU_ROWS)}
     for vi, v in enumerate(rvus):
         t = v.table
@@ -128,6 +131,12 @@ def _schedule_arrays(schedules) -> ScheduleArrays:
             a["rvu_values"][vi, ci, ri, k] = t[col].fill_null(0).to_numpy()[keep]
         for k, col in enumerate(RVU_POLICY):
             a["rvu_policy"][vi, ci, ri, k] = t[col].fill_null(9).to_numpy()[keep]
+        family = [int(f) if f and f.strip().isdigit() and int(f) < 256 else 99
+                  for f in t["diag_imaging_family"].fill_null("").to_list()]
+        a["rvu_policy"][vi, ci, ri, P_IMAGING_FAMILY] = np.array(family, np.uint8)[keep]
+        base = np.array([index.get(b, -1) if b else -1 for b in t["endo_base"].to_list()],
+                        np.int32)[keep]
+        a["endo_base"][vi, ci[base >= 0]] = base[base >= 0]
 
     gp = schedules.vintages("gpci")
     a["gpci_from"], a["gpci_to"] = _range_days(gp)
