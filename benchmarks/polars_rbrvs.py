@@ -22,7 +22,7 @@ use any pricer internals (kernel, encoders, dense tables), so that it is an inde
 Cost share (§12) is out of its scope, and so are the §11 payment policies: a line that one of
 them may touch (modifier 50, 62, 66, 80, 81, 82, AS, RT or LT; 2 units (bilateral); received
 later than the shortest timely-filing limit of the contract; an institutional claim form; a
-MULT PROC 2 code on a claim of several lines; status T; a Medicare non-facility line of an
+MULT PROC 2-7 code on a claim of several lines, or a MULT PROC 5 line of several units; status T; a Medicare non-facility line of an
 OPPSCAP code) is ``policy_out_of_scope`` with a null amount.
 """
 from __future__ import annotations
@@ -104,7 +104,9 @@ class ReferenceFrames:
                 t.lazy()
                 .with_columns(pl.col("status").str.strip_chars().str.slice(0, 1)
                               .replace("", None))
-                .group_by("hcpcs").agg(*aggs, (pl.col("mult_proc") == 2).any().alias("mult2"))
+                .group_by("hcpcs").agg(*aggs,
+                                       pl.col("mult_proc").is_between(2, 7).any().alias("mult2"),
+                                       (pl.col("mult_proc") == 5).any().alias("therapy"))
                 .with_columns(pl.lit(vi, pl.Int32).alias("rvu_v"))
             )
             parts.append(wide)
@@ -353,9 +355,11 @@ def _price(lines: pl.LazyFrame, ref: ReferenceFrames) -> pl.LazyFrame:
         lf = lf.with_columns(pl.lit(None, pl.Boolean).alias("is_drug_code"))
     lf = lf.join(ref.rvu.lazy(), on=["rvu_v", "hcpcs"], how="left")
     lf = lf.join(ref.gpci.lazy(), on=["gpci_v", "locality"], how="left")
-    # §11 multiple procedures (out of scope): a MULT PROC 2 code on a claim of several lines
+    # §11 multiple procedures (out of scope): a MULT PROC 2-7 code on a claim of several lines,
+    # a therapy (5) line of several units
     lf = lf.with_columns(pl.col("policy") | (pl.col("mult2").fill_null(False)
                                              & (pl.len().over("claim_id") > 1))
+                         | (pl.col("therapy").fill_null(False) & (pl.col("units") > 1))
                          # the OPPS cap of Medicare non-facility imaging (out of scope)
                          | (pl.col("hcpcs").is_in(ref.opps_codes) & pl.col("lob").is_in(MEDICARE_LOBS)
                             & ~pl.col("facility")))

@@ -218,12 +218,14 @@ def _is_whole_cents(d: Decimal) -> bool:
 
 class _RvuRow:
     __slots__ = ("status", "work", "pe_nonfacility", "pe_facility", "mp", "conversion_factor",
-                 "mult", "bilat", "asst", "co", "team")
+                 "mult", "bilat", "asst", "co", "team", "endo_base", "imaging_family")
 
     def __init__(self, status, work, pe_nonfacility, pe_facility, mp, conversion_factor,
-                 mult=9, bilat=9, asst=9, co=9, team=9):
+                 mult=9, bilat=9, asst=9, co=9, team=9, endo_base="", imaging_family=""):
         # §11 indicators of the RVU file; 9 (concept does not apply) when blank
         self.mult, self.bilat, self.asst, self.co, self.team = mult, bilat, asst, co, team
+        # MULT PROC 3: the ENDO BASE code ("" when blank); 4: DIAGNOSTIC IMAGING FAMILY
+        self.endo_base, self.imaging_family = endo_base, imaging_family
         self.status = status
         self.work = work
         self.pe_nonfacility = pe_nonfacility
@@ -280,9 +282,9 @@ class _Tables:
         codes: dict = {}
         cols = ["hcpcs", "modifier", "status", "work_rvu", "pe_nonfacility_rvu",
                 "pe_facility_rvu", "mp_rvu", "conversion_factor", "mult_proc", "bilat_surg",
-                "asst_surg", "co_surg", "team_surg"]
+                "asst_surg", "co_surg", "team_surg", "endo_base", "diag_imaging_family"]
         for (hcpcs, mod, status, work, pe_nf, pe_f, mp, cf, mult, bilat, asst, co,
-             team) in table.select(cols).rows():
+             team, endo, family) in table.select(cols).rows():
             row = _RvuRow(
                 status=(status or "").strip().upper() or None,
                 work=_dec(work or 0, RVU_SCALE),
@@ -295,6 +297,8 @@ class _Tables:
                 asst=9 if asst is None else int(asst),
                 co=9 if co is None else int(co),
                 team=9 if team is None else int(team),
+                endo_base=(endo or "").strip().upper(),
+                imaging_family=(family or "").strip(),
             )
             codes.setdefault(hcpcs.strip().upper(), {}).setdefault(
                 (mod or "").strip().upper(), row)
@@ -453,6 +457,10 @@ class _Line:
         self.units_and_share = None  # §11 bilateral: units counted and share of one side
         self.rvu_status: str | None = None  # status of an RBRVS-priced line (§11 status T)
         self.fee_before_multiple: Decimal | None = None  # §11: before multiple procedures
+        # §11 MULT PROC 3-7: how an RBRVS line was priced (row, GPCIs, work-floor date, CF,
+        # rounding, the code's rows), so that its parts are priced the same way
+        self.rbrvs = None
+        self.surgery_priced = False  # bilateral pricing, 62, 66 or 80/81/82/AS took effect
         self.claim_step = "multiple_procedure"  # or bilateral: an RT/LT pair
         self.mue_denied = ZERO  # §11: the billed charge of units over the MUE
         # parsed values
@@ -716,54 +724,231 @@ class _Pricer:
                 line.reduction_step = None
 
     def multiple_procedures(self, lines: list) -> None:
-        """§11 MULT PROC 2: per claim, date of service and rendering provider (NPI as given;
-        lines without one are one provider), the fee-schedule lines (RBRVS, gap fill,
+        """§11 multiple procedures, per session: one claim, date of service and rendering
+        provider (NPI as given; lines without one are one provider).
+
+        MULT PROC 2 (and 3 where it ranks as 2): the fee-schedule lines (RBRVS, gap fill,
         fixed-fee carve-outs) ranked by fee schedule amount, highest first, ties in input
         order: 100 %, then 50 % (one rounding of the exact product), sixth and later also
-        flagged by_report."""
+        flagged by_report. An RT/LT pair is one procedure, and so is an endoscopy family
+        (MULT PROC 3). MULT PROC 4 (imaging), 6 (cardiovascular) and 7 (ophthalmology) reduce
+        the technical and professional parts of every line but the first of each ranking;
+        MULT PROC 5 (therapy) half the PE of every unit but the first. Indicators 3-7 need a
+        line's parts (``parts_of``); each reduction is a CO-59 multiple_procedure row.
+        """
         pairs = self.bilateral_pairs(lines)
         partners = set(pairs.values())
         exact = {}  # a procedure's exact amount: a pair's is one side's x 150 % or 100 %
         for a, b in pairs.items():
             share = Decimal("1.5") if self.policy_row(lines[a]).bilat == 1 else Decimal(1)
             exact[a] = lines[a].fee_exact * share
-        groups: dict = {}
+        sessions: dict = {}  # session -> [(index, RVU row of the line's modifiers)]
         for index, line in enumerate(lines):
             row = self.policy_row(line) if line.line_status == "priced" else None
-            if (index in partners or line.fee_exact is None or row is None or row.mult != 2
+            if (index in partners or line.fee_exact is None or row is None
                     or line.row.get("claim_id") is None):
                 continue
-            groups.setdefault(self._provider_key(line), []).append(index)
-        reduced = set()
-        for members in groups.values():
-            ranked = sorted(members, key=lambda i: (
-                -round_half_up(exact.get(i, lines[i].fee_exact), 2), i))
-            for rank, index in enumerate(ranked, start=1):
-                if rank == 1:
-                    continue
-                reduced.add(index)
-                if rank >= 6:
-                    lines[index].flags.add("by_report")
-                    if index in pairs:
-                        lines[pairs[index]].flags.add("by_report")
-        for index in sorted(reduced | set(pairs)):
-            line = lines[index]
-            amount = round_half_up(exact.get(index, line.fee_exact)
-                                   / (2 if index in reduced else 1), 2)
-            if index not in pairs:
-                line.fee_before_multiple = line.fee_schedule_amount
-                self.lower_of_charges(line, amount)
+            sessions.setdefault(self._provider_key(line), []).append((index, row))
+        for members in sessions.values():
+            self.session_procedures(lines, members, pairs, exact)
+
+    def session_procedures(self, lines: list, members: list, pairs: dict, exact: dict) -> None:
+        """The multiple-procedure rules of one session; ``members`` in input order."""
+        rows = dict(members)
+        parts = {i: (i not in pairs and self.parts_of(lines[i]) is not None) for i in rows}
+
+        # MULT PROC 3: families of one ENDO BASE (indicator-3 lines with parts + the lines of
+        # the base code itself with parts) of two or more lines.
+        endoscopies: dict = {}  # ENDO BASE -> indicator-3 lines with parts
+        for i, row in members:
+            if row.mult == 3 and parts[i] and row.endo_base:
+                endoscopies.setdefault(row.endo_base, []).append(i)
+        families = []
+        in_family: set = set()
+        for base, scopes in endoscopies.items():
+            # OPEN: a line of the base code joins the family only when it has parts too (a
+            # base line with 50/62/66/80-82/AS, a carve-out, ... ranks on its own as
+            # indicator 2). A line that is itself an indicator-3 line is a member of its own
+            # ENDO BASE's family only (no current RVU file has a base code of indicator 3).
+            base_lines = [i for i, row in members
+                          if parts[i] and lines[i].hcpcs == base and row.mult != 3]
+            family = sorted(scopes + base_lines)
+            if len(family) >= 2:
+                families.append(family)
+                in_family.update(family)
+
+        # the indicator-2 ranking: (value, position, lines, endoscopy amounts or None)
+        procedures = []
+        for family in families:
+            amounts = self.endoscopy_amounts(lines, family, rows)
+            # OPEN: a family ties with another procedure of the same value at the input
+            # position of its first line.
+            procedures.append((sum(amounts.values()), family[0], family, amounts))
+        imaging: dict = {}  # DIAGNOSTIC IMAGING FAMILY -> indicator-4 lines with parts
+        therapy, cardio, ophthalmology = [], [], []
+        for i, row in members:
+            if i in in_family:
                 continue
-            # a pair's amount is shared in proportion to the charges
-            other = lines[pairs[index]]
-            both = line.billed + other.billed
-            first = round_half_up(amount * line.billed / both, 2) if both > 0 else amount
-            for ln, fee in ((line, first), (other, amount - first)):
-                # a share above the line's own fee is not a reduction: no row for it
-                ln.fee_before_multiple = max(ln.fee_schedule_amount, fee)
-                ln.fee_before_reductions = max(ln.fee_before_reductions, fee)
-                ln.claim_step = "bilateral"
-                self.lower_of_charges(ln, fee)
+            if row.mult in (2, 3):  # an indicator-3 line alone or without parts ranks as 2
+                procedures.append((round_half_up(exact.get(i, lines[i].fee_exact), 2), i, [i],
+                                   None))
+            elif i in pairs:  # a pair of another indicator: priced once, not ranked
+                self.share_pair(lines[i], lines[pairs[i]], exact[i], halve=False)
+            elif not parts[i]:
+                continue  # 4-7 without parts: no reduction (and no place in a ranking)
+            elif row.mult == 4:
+                # OPEN: lines are grouped by the family value as the file gives it (88 in
+                # every current file); the page does not say what a blank or 99 would mean.
+                imaging.setdefault(row.imaging_family, []).append(i)
+            elif row.mult == 5:
+                therapy.append(i)
+            elif row.mult == 6:
+                cardio.append(i)
+            elif row.mult == 7:
+                ophthalmology.append(i)
+
+        procedures.sort(key=lambda p: (-p[0], p[1]))
+        for rank, (_, _, indexes, amounts) in enumerate(procedures, start=1):
+            if rank >= 6:
+                for i in indexes:
+                    lines[i].flags.add("by_report")
+                    if i in pairs:
+                        lines[pairs[i]].flags.add("by_report")
+            if amounts is not None:  # an endoscopy family
+                for i in indexes:
+                    amount = amounts[i] if rank == 1 else round_half_up(amounts[i] / 2, 2)
+                    self.reduce(lines[i], amount)
+                continue
+            (i,) = indexes
+            if i in pairs:
+                self.share_pair(lines[i], lines[pairs[i]], exact[i], halve=rank > 1)
+            elif rank > 1:
+                self.reduce(lines[i], round_half_up(lines[i].fee_exact / 2, 2))
+
+        for group in imaging.values():
+            self.diagnostic(lines, group, tc_rate=Decimal("0.50"), pc_rate=Decimal("0.05"))
+        self.diagnostic(lines, cardio, tc_rate=Decimal("0.25"), pc_rate=None)
+        self.diagnostic(lines, ophthalmology, tc_rate=Decimal("0.20"), pc_rate=None)
+        self.therapy(lines, therapy)
+
+    def reduce(self, line: _Line, amount: Decimal) -> None:
+        """A multiple-procedure reduction of a line's fee to ``amount`` (a CO-59 row)."""
+        if amount == line.fee_schedule_amount:
+            return
+        line.fee_before_multiple = line.fee_schedule_amount
+        self.lower_of_charges(line, amount)
+
+    def share_pair(self, line: _Line, other: _Line, pair_exact: Decimal, halve: bool) -> None:
+        """An RT/LT pair's amount (halved when it ranks second or later), shared in proportion
+        to the charges."""
+        amount = round_half_up(pair_exact / (2 if halve else 1), 2)
+        both = line.billed + other.billed
+        first = round_half_up(amount * line.billed / both, 2) if both > 0 else amount
+        for ln, fee in ((line, first), (other, amount - first)):
+            # a share above the line's own fee is not a reduction: no row for it
+            ln.fee_before_multiple = max(ln.fee_schedule_amount, fee)
+            ln.fee_before_reductions = max(ln.fee_before_reductions, fee)
+            ln.claim_step = "bilateral"
+            self.lower_of_charges(ln, fee)
+
+    # -- §11 MULT PROC 3-7: the parts of a line ------------------------------------------------
+
+    def parts_of(self, line: _Line):
+        """(row, GPCIs, work-floor date, CF, rounding, the code's rows) of a line whose parts
+        can be priced: RBRVS from the RVU file, no bilateral pricing or surgery modifier
+        (fee = per-unit amount x units, the OPPS cap allowed); None for every other line (an
+        RT/LT pair is excluded by the caller)."""
+        if (line.line_status != "priced" or line.pricing_method != "rbrvs" or line.rbrvs is None
+                or line.surgery_priced):
+            return None
+        return line.rbrvs
+
+    def part_per_unit(self, line: _Line, row: _RvuRow, pe_only: bool = False) -> Decimal:
+        """The per-unit amount of ``row`` priced like the line (same GPCIs, site-of-service
+        PE, CF and rounding); with ``pe_only`` the work and MP RVUs count as zero."""
+        _, gpci, floor_through, cf, rounding, _ = line.rbrvs
+        pe = row.pe_facility if line.pos in FACILITY_POS else row.pe_nonfacility
+        work, mp = (Decimal(0), Decimal(0)) if pe_only else (row.work, row.mp)
+        return _rbrvs_per_unit(work, pe, mp, gpci, floor_through, line.dos, cf, rounding)[1]
+
+    def pc_part(self, line: _Line) -> Decimal | None:
+        """The professional part of a line's fee: all of it with 26, none with TC; a global
+        line the lower of its fee and its units at the code's 26-row amount (None when the
+        code has no 26 row: no indicator 4/6/7 reduction)."""
+        if "26" in line.modifiers:
+            return line.fee_schedule_amount
+        if "TC" in line.modifiers:
+            return ZERO
+        pc_row = line.rbrvs[5].get("26")
+        if pc_row is None:
+            return None
+        # OPEN: the 26-row amount is the PFS amount (the OPPS cap file lists no 26 rows).
+        return min(line.fee_schedule_amount, self.part_per_unit(line, pc_row) * line.units)
+
+    def endoscopy_amounts(self, lines: list, family: list, rows: dict) -> dict:
+        """MULT PROC 3: the family ranked by fee (ties in input order); the first keeps its
+        fee, every other line is paid max(0, fee - base amount), a base line's base amount
+        being its own fee. {index: amount}."""
+        ranked = sorted(family, key=lambda i: (-lines[i].fee_schedule_amount, i))
+        amounts = {}
+        for rank, i in enumerate(ranked):
+            line = lines[i]
+            if rank == 0:
+                amounts[i] = line.fee_schedule_amount
+                continue
+            if rows[i].mult == 3:
+                base_row = self.base_row(line, rows[i].endo_base)
+                base = self.part_per_unit(line, base_row) * line.units
+            else:  # a line of the base code itself
+                base = line.fee_schedule_amount
+            amounts[i] = max(ZERO, line.fee_schedule_amount - base)
+        return amounts
+
+    def base_row(self, line: _Line, base_code: str) -> _RvuRow:
+        """The global (blank-modifier) row of the ENDO BASE code in the line's RVU vintage.
+
+        OPEN: a base code with no blank row in the vintage would have no base amount; every
+        base code of the bundled files has one, so that case is not handled (KeyError).
+        """
+        vintage = self.tables.covering("rvu", line.dos)
+        return self.tables.rvu(vintage)[base_code][""]
+
+    def diagnostic(self, lines: list, group: list, tc_rate: Decimal, pc_rate) -> None:
+        """MULT PROC 4, 6, 7: the lines with a technical part ranked by it, those with a
+        professional part (4 only) by that, highest first, ties in input order; every line
+        but the first of a ranking loses round_half_up(part x rate, 2) of it."""
+        pcs = {}
+        for i in group:
+            pc = self.pc_part(lines[i])
+            if pc is not None:
+                pcs[i] = pc
+        # OPEN: a global line of a code with no 26 row has no parts here: it takes no
+        # reduction and has no place in the rankings (it does not make another line second).
+        tcs = {i: lines[i].fee_schedule_amount - pc for i, pc in pcs.items()}
+        cut = {i: ZERO for i in pcs}
+        tc_ranked = sorted((i for i in tcs if tcs[i] > 0), key=lambda i: (-tcs[i], i))
+        for i in tc_ranked[1:]:
+            cut[i] += round_half_up(tcs[i] * tc_rate, 2)
+        if pc_rate is not None:
+            pc_ranked = sorted((i for i in pcs if pcs[i] > 0), key=lambda i: (-pcs[i], i))
+            for i in pc_ranked[1:]:
+                cut[i] += round_half_up(pcs[i] * pc_rate, 2)
+        for i, amount in cut.items():
+            if amount > 0:
+                self.reduce(lines[i], lines[i].fee_schedule_amount - amount)
+
+    def therapy(self, lines: list, group: list) -> None:
+        """MULT PROC 5: ranked by PE per unit (highest first, ties in input order); the first
+        unit of the first line in full, every other unit loses half its PE:
+        round_half_up(PE per unit x units reduced x 50 %, 2)."""
+        pe = {i: self.part_per_unit(lines[i], lines[i].rbrvs[0], pe_only=True) for i in group}
+        ranked = sorted(group, key=lambda i: (-pe[i], i))
+        for rank, i in enumerate(ranked):
+            line = lines[i]
+            units = line.units - 1 if rank == 0 else line.units
+            cut = round_half_up(pe[i] * units * Decimal("0.5"), 2)
+            if cut > 0:
+                self.reduce(line, line.fee_schedule_amount - cut)
 
     def units_over_mue(self, line: _Line, terms) -> None:
         """§11 MUE (contract table, per line; not anesthesia, whose units are minutes): units
@@ -964,6 +1149,7 @@ class _Pricer:
         line.schedule_version = rvu_vintage.release
         line.total_rvu = total_rvu
         line.conversion_factor = cf
+        line.rbrvs = (row, gpci, _work_floor_through(gpci_vintage), cf, terms.rounding, rows)
         self.lower_of_charges(line, fee)
 
     @staticmethod
@@ -981,6 +1167,10 @@ class _Pricer:
         if ("50" in mods or (line.units == 2 and row.bilat == 1)) and row.bilat in (0, 1, 2, 3):
             units = Decimal(1)
             share = {1: Decimal("1.5"), 3: Decimal(2)}.get(row.bilat, Decimal(1))
+            line.surgery_priced = True
+        # a line that is not denied below has its 62 / 66 / 80-82 / AS modifier priced
+        if any(m in mods for m in ("62", "66", "80", "81", "82", "AS")):
+            line.surgery_priced = True
         cut = Decimal(1)
         assistant = next((m for m in mods if m in ("80", "81", "82", "AS")), None)
         if assistant is not None:
