@@ -156,7 +156,7 @@ def _mp_parts(t, v, sc, row, mi, fee, units, facility, g, loc, dos, cf, rounding
             return fee, key
         if row == 2:
             return 0, key
-        if row != 0 or t.rvu_status[v, sc, 1] == 0:
+        if (row != 0 and row != 3) or t.rvu_status[v, sc, 1] == 0:  # 53: as global
             return -1, -1
         per, _ = _rbrvs_unit(t.gpci_work, t.gpci_work_nofloor, t.gpci_pe, t.gpci_mp,
                              t.gpci_floor_through, np.int64(t.rvu_values[v, sc, 1, 0]),
@@ -534,13 +534,19 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                                         fee_full = half_up(uncapped * n_units * share, 10_000)
                                         if policy_step == 0:
                                             policy_step = S_OPPS_CAP
+                                    # a line priced plainly (no bilateral pricing, no
+                                    # surgery modifier) has the parts MULT PROC 3-7 reduce
                                     mi = t.rvu_policy[v, sc, row, 0]
-                                    if (mi >= 3 and mi <= 7 and reason == 0 and share == 10_000
-                                            and n_units == units
+                                    if (mi >= 2 and mi <= 7 and reason == 0 and share == 10_000
+                                            and n_units == units and not has66
+                                            and not (has50 and t.rvu_policy[v, sc, row, _P_BILAT] <= 3)
                                             and (policy_step == 0 or policy_step == S_OPPS_CAP)):
-                                        mp_part, mp_key = _mp_parts(
-                                            t, v, sc, row, mi, fee, units, facility[i], g, loc,
-                                            dos, cf, t.lob_rounding[L])
+                                        if mi == 2:  # a base endoscopy may join a family
+                                            mp_part = 0
+                                        else:
+                                            mp_part, mp_key = _mp_parts(
+                                                t, v, sc, row, mi, fee, units, facility[i], g,
+                                                loc, dos, cf, t.lob_rounding[L])
                                     if reason != 0:  # CO-54: no version reported
                                         status = DENIED
                                         method = M_DENIED
@@ -826,6 +832,7 @@ def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_da
     # own lines): the highest in full, the others less the base; the family is then one
     # procedure, worth the sum, in the ranking below
     lead = np.full(k, -1, np.int64)  # a family member's leader (itself for the leader)
+    tie = idx.copy()  # input position that breaks ties of the ranking
     family_amount = np.zeros(k, np.int64)
     members = np.empty(k, np.int64)
     for a in range(k):
@@ -839,7 +846,8 @@ def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_da
             if (lead[b] < 0 and partner[b] < 0 and dos[j] == dos[i]
                     and o.status[j] == PRICED and o.fee_num[j] >= 0
                     and ((_endoscopy(o, j, partner[b]) and o.mp_key[j] == base)
-                         or (o.mult[j] == 2 and code[j] == base and o.policy_step[j] == 0))
+                         or (o.mult[j] == 2 and code[j] == base and o.mp_part[j] >= 0
+                             and o.method[j] == M_RBRVS))
                     and _same_provider(i, j, npi_offsets, npi_data, npi_valid)):
                 members[n] = b
                 n += 1
@@ -857,6 +865,9 @@ def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_da
             lead[m] = members[0]
             total += amount
         rank_fee[members[0]] = total
+        for r in range(n):  # the family ties at the input position of its first line
+            if idx[members[r]] < tie[members[0]]:
+                tie[members[0]] = idx[members[r]]
     reduced = np.zeros(k, np.bool_)
     # multiple procedures: per date of service and provider, by amount, highest first
     taken = np.zeros(k, np.bool_)
@@ -872,7 +883,7 @@ def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_da
                 members[n] = b
                 n += 1
                 taken[b] = True
-        _rank(members, n, rank_fee, idx)
+        _rank(members, n, rank_fee, tie)
         for r in range(1, n):
             reduced[members[r]] = True
             if r >= 5:  # sixth and later: priced at 50 % and sent for review

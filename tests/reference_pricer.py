@@ -5,14 +5,19 @@ time in plain Python with exact decimals, so that the two, written apart from ea
 be compared to the cent on every line. It is written from the rule book
 (``shared/spec/pricing-rules.md``), the interface page (``shared/spec/interfaces.md``) and the
 decisions page (``docs/decisions.md``) only: it does not import or read the engine's modules
-(``pricer.engine``, ``pricer.claims``, ``pricer.tables``, ``pricer.pricing_nb``). It uses the
-shared reference tables (``pricer.schedules``), the contract (``pricer.contract``) and the
-money helpers (``pricer.money``). Of §11 (payment policies and claim edits) it implements
-timely filing, the E&M facility-charge rule, the review flags of a line, the surgery
-modifiers (bilateral 50 / two units, assistant at surgery 80/81/82/AS, co-surgeons 62, team
-surgery 66), the Medicare OPPS cap and the MUE, and at claim level the high-dollar claim
-flag, status T, RT/LT bilateral pairs and multiple procedures of MULT PROC 2. MULT PROC 3-7
-are not implemented.
+(``pricer.engine``, ``pricer.claims``, ``pricer.tables``, ``pricer.pricing_nb``,
+``pricer.columns_nb``). It uses the shared reference tables (``pricer.schedules``), the
+contract (``pricer.contract``) and the money helpers (``pricer.money``). Of §11 (payment
+policies and claim edits) it implements timely filing, the E&M facility-charge rule, the
+review flags of a line, the surgery modifiers (bilateral 50 / two units, assistant at surgery
+80/81/82/AS, co-surgeons 62, team surgery 66), the Medicare OPPS cap and the MUE, and at claim
+level the high-dollar claim flag, status T, RT/LT bilateral pairs and multiple procedures of
+MULT PROC 2-7: 2 (ranking by fee, 50 % from the second), 3 (endoscopy families of one ENDO
+BASE, one procedure in the indicator-2 ranking), 4 (diagnostic imaging: 50 % of the technical
+and 5 % of the professional part from the second of a DIAGNOSTIC IMAGING FAMILY), 5 (therapy:
+50 % of the PE of every unit but the first), 6 and 7 (25 % / 20 % of the technical part from
+the second). Indicators 3-7 price a line's parts (PC, TC, PE per unit, base amount) the way
+the line was priced (``_Pricer.session_procedures`` and the helpers after it).
 
     lines, adjustments = reference_price(claims, contract=None, schedules=None)
 
@@ -761,7 +766,11 @@ class _Pricer:
         # the base code itself with parts) of two or more lines.
         endoscopies: dict = {}  # ENDO BASE -> indicator-3 lines with parts
         for i, row in members:
-            if row.mult == 3 and parts[i] and row.endo_base:
+            # OPEN: an indicator-3 line whose ENDO BASE is blank, or names a code without a
+            # global row in the line's RVU vintage, has no base amount: it ranks as indicator 2
+            # (neither happens in the bundled files).
+            if (row.mult == 3 and parts[i] and row.endo_base
+                    and self.base_row(lines[i], row.endo_base) is not None):
                 endoscopies.setdefault(row.endo_base, []).append(i)
         families = []
         in_family: set = set()
@@ -878,7 +887,11 @@ class _Pricer:
         if "26" in line.modifiers:
             return line.fee_schedule_amount
         if "TC" in line.modifiers:
+            # OPEN: a TC line has parts (PC 0, TC = fee) even when the code has no 26 row; the
+            # page ties "no 26 row" to the global line only.
             return ZERO
+        # OPEN: a line priced from the 53 row (or with 53 on a code without one) is a global
+        # line here: no bundled indicator-4/6/7 code has a 53 row.
         pc_row = line.rbrvs[5].get("26")
         if pc_row is None:
             return None
@@ -904,14 +917,10 @@ class _Pricer:
             amounts[i] = max(ZERO, line.fee_schedule_amount - base)
         return amounts
 
-    def base_row(self, line: _Line, base_code: str) -> _RvuRow:
-        """The global (blank-modifier) row of the ENDO BASE code in the line's RVU vintage.
-
-        OPEN: a base code with no blank row in the vintage would have no base amount; every
-        base code of the bundled files has one, so that case is not handled (KeyError).
-        """
+    def base_row(self, line: _Line, base_code: str) -> _RvuRow | None:
+        """The global (blank-modifier) row of the ENDO BASE code in the line's RVU vintage."""
         vintage = self.tables.covering("rvu", line.dos)
-        return self.tables.rvu(vintage)[base_code][""]
+        return self.tables.rvu(vintage).get(base_code, {}).get("")
 
     def diagnostic(self, lines: list, group: list, tc_rate: Decimal, pc_rate) -> None:
         """MULT PROC 4, 6, 7: the lines with a technical part ranked by it, those with a
@@ -1168,7 +1177,10 @@ class _Pricer:
             units = Decimal(1)
             share = {1: Decimal("1.5"), 3: Decimal(2)}.get(row.bilat, Decimal(1))
             line.surgery_priced = True
-        # a line that is not denied below has its 62 / 66 / 80-82 / AS modifier priced
+        # OPEN: modifier 50 on a BILAT SURG 9 code is ignored (no bilateral pricing), so the
+        # line keeps its parts for MULT PROC 3-7; team surgery 66 (no reduction, by report) is
+        # among the surgery modifiers that take the parts away, as the decisions page lists it.
+        # A line that is not denied below has its 62 / 66 / 80-82 / AS modifier priced.
         if any(m in mods for m in ("62", "66", "80", "81", "82", "AS")):
             line.surgery_priced = True
         cut = Decimal(1)

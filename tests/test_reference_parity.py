@@ -90,20 +90,27 @@ CODES = [
     "27447", "69436", "47562", "11012", "70030", "22818", "22836", "G0412", "99205", "99215",
     # status T (36598 is also MULT PROC 2); OPPS-capped imaging
     "36591", "94760", "36598", "70496", "11043", "27447", "27447",
+    # MULT PROC 3 (ENDO BASE families of 45378 and 43235, the bases themselves MULT PROC 2),
+    # 4 (imaging family 88, with 26/TC rows; 70496 above is OPPS-capped), 6, 7 and 5 (therapy)
+    "45380", "45385", "45378", "43239", "43235", "74177", "70450", "74176", "93306", "93308",
+    "92134", "92133", "97110", "97140", "97530",
 ]
 MODS = [None, None, None, "26", "TC", "53", "AA", "QK", "QX", "QZ", "AD", "P3", "P5", "50",
         "59", "GY", "zz", "ABC", "80", "82", "AS", "62", "66", "22", "RT", "LT", "LT"]
 LOCS = ["02402-02", "02402-99", "01112-54", "10112-00", "99999-99", None]
+SESSION_DATES = [dt.date(2025, 3, 3), dt.date(2025, 11, 4), dt.date(2026, 7, 6)]
 MONEY = st.integers(min_value=0, max_value=2_000_000).map(lambda c: f"{c // 100}.{c % 100:02d}")
 
 
 @st.composite
 def claim_line(draw):
-    dos = draw(st.dates(min_value=dt.date(2024, 11, 1), max_value=dt.date(2027, 2, 1)))
+    # a few common dates, so that lines share a session (claim, DOS, provider) for §11
+    dos = draw(st.one_of(st.sampled_from(SESSION_DATES),
+                         st.dates(min_value=dt.date(2024, 11, 1), max_value=dt.date(2027, 2, 1))))
     code = draw(st.sampled_from(CODES))
     anesthesia = code.startswith("0") and code[1:].isdigit()
     return {
-        "claim_id": "H", "member_id": draw(st.sampled_from(["1", "00012345", "87654321"])),
+        "claim_id": draw(st.sampled_from(["H", "H", "H", "K"])), "member_id": draw(st.sampled_from(["1", "00012345", "87654321"])),
         "line_of_business": draw(st.sampled_from(
             ["commercial", "medicare", "medicare_cost", "medicaid", "other"])),
         "date_of_service": dos.isoformat(),
@@ -193,3 +200,36 @@ def test_every_rejection_reason_agrees(schedules, contract):
     claims = claims.with_columns(pl.col(c).cast(pl.String) for c in claims.columns)
     result = assert_same(claims, contract, schedules)
     assert result.lines["reason"].cast(str).to_list() == [reason for _, reason in REJECTIONS]
+
+
+# Claims of one session (one date of service, one or two providers) drawn from the codes of
+# the multiple-procedure indicators 2-7, so that ranking, families and parts meet often.
+SESSION_CODES = [
+    "45378", "45380", "45385", "43235", "43239", "27447", "11042", "11045", "47562", "17000",
+    "74177", "70450", "74176", "70496", "93306", "93308", "92134", "92133", "97110", "97140",
+    "97530", "99213", "36415",
+]
+
+
+@st.composite
+def session_line(draw):
+    return {
+        "claim_id": "S", "member_id": "1", "line_of_business": "commercial",
+        "date_of_service": "2025-03-03", "hcpcs": draw(st.sampled_from(SESSION_CODES)),
+        "units": str(draw(st.sampled_from([1, 1, 1, 2, 3]))),
+        "billed_charge": draw(st.sampled_from(["9999.00", "9999.00", "50.00", "150.00"])),
+        "place_of_service": draw(st.sampled_from(["11", "11", "22"])),
+        "modifier_1": draw(st.sampled_from([None, None, None, None, "26", "TC", "50", "59", "RT"])),
+        "locality": draw(st.sampled_from(["02402-02", "02402-99"])),
+        "rendering_npi": draw(st.sampled_from(["1234567893", "1234567893", "1992753880"])),
+    }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(session_line(), min_size=2, max_size=12), terms=contract_terms(),
+       lob=st.sampled_from(["commercial", "medicare"]))
+def test_property_sessions_agree(schedules, contract, lines, terms, lob):
+    claims = pl.DataFrame([{**r, "line_number": str(i), "line_of_business": lob}
+                           for i, r in enumerate(lines, 1)],
+                          schema={k: pl.String for k in {**lines[0], "line_number": ""}})
+    assert_same(claims, contract.replace_lob(lob, **terms), schedules)

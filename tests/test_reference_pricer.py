@@ -724,3 +724,206 @@ def test_speed_20k_lines(contract, sched):
     elapsed = time.perf_counter() - start
     assert len(lines) == 20_000
     assert elapsed < 10, elapsed
+
+
+# ---------------------------------------------------------------------------------------------
+# Multiple procedures, MULT PROC 3-7 (§11; decisions "Multiple procedures, MULT PROC 3-7")
+#
+# Medicare, Seattle 02402-02, 2025-03-01: RVU25A, GPCI work 1.043 / PE 1.220 / MP 0.853, CF
+# 32.3465, `cms` rounding: per unit = round_half_up(adj x CF, 2). Each amount below is worked
+# from the RVU file's values (work, PE of the place of service, MP) beside it.
+
+MP_BILLED = "2000.00"  # above every fee here; 8 lines stay under the $20,000 claim review
+
+
+def session(contract, sched, *rows, **common):
+    """[(fee schedule amount, CO-59 multiple_procedure amount or None)] of lines priced together
+    (Medicare Seattle unless told), and the lines themselves."""
+    common = {"line_of_business": "medicare", "billed_charge": MP_BILLED, **common}
+    lines, adjustments = price(frame(*rows, **common), contract, sched)
+    cut = {a["line_number"]: a["amount"] for a in adjustments
+           if (a["group_code"], a["carc"], a["step"]) == ("CO", 59, "multiple_procedure")}
+    for line in lines:
+        assert line["line_status"] == "priced" and line["pricing_method"] == "rbrvs"
+    return [(x["fee_schedule_amount"], cut.get(i)) for i, x in enumerate(lines, 1)], lines
+
+
+# Facility (POS 22) endoscopy amounts:
+# 45378 (base): 3.26*1.043 + 1.79*1.22 + 0.43*0.853 = 5.95077 * CF = 192.4866 -> 192.49
+# 45380 (ENDO BASE 45378): 3.56*1.043 + 1.93*1.22 + 0.47*0.853 = 6.46859 -> 209.2362 -> 209.24
+# 45385 (ENDO BASE 45378): 4.57*1.043 + 2.38*1.22 + 0.56*0.853 = 8.14779 -> 263.5525 -> 263.55
+# 43239 (ENDO BASE 43235): 2.39*1.043 + 1.42*1.22 + 0.29*0.853 = 4.47254 -> 144.6710 -> 144.67
+# 43235 (base): 2.09*1.043 + 1.29*1.22 + 0.27*0.853 = 3.98398 -> 128.8678 -> 128.87
+# 27447 (MULT PROC 2): 19.60*1.043 + 15.30*1.22 + 3.98*0.853 = 42.50374 -> 1374.8472 -> 1374.85
+
+
+def test_endoscopy_family_alone(contract, sched):
+    # ranked by fee: 45385 keeps 263.55; 45380 pays 209.24 - 192.49 (the base amount, one unit
+    # of 45378's global row) = 16.75; the base line 45378 pays 192.49 - its own fee = 0.00.
+    # The family (280.30) is the only procedure of the session: no 50 %.
+    got, _ = session(contract, sched, {"hcpcs": "45378"}, {"hcpcs": "45380"},
+                     {"hcpcs": "45385"}, place_of_service="22")
+    assert got == [(D("0.00"), D("192.49")), (D("16.75"), D("192.49")), (D("263.55"), None)]
+
+
+def test_endoscopy_family_ranks_as_one_procedure(contract, sched):
+    # indicator-2 ranking: 27447 1374.85 first; the 45378 family (263.55 + 16.75 + 0 = 280.30)
+    # second, each line halved: 263.55/2 = 131.775 -> 131.78, 16.75/2 = 8.375 -> 8.38, 0;
+    # 43239 alone (its base 43235 is billed by another provider) ranks as indicator 2, third:
+    # 144.67/2 = 72.335 -> 72.34. The other provider's 43235 is alone in its session.
+    got, _ = session(contract, sched,
+                     {"hcpcs": "45380"}, {"hcpcs": "27447"}, {"hcpcs": "45385"},
+                     {"hcpcs": "45378"}, {"hcpcs": "43239"},
+                     {"hcpcs": "43235", "rendering_npi": "1111111112"},
+                     place_of_service="22", rendering_npi="1234567893")
+    assert got == [
+        (D("8.38"), D("200.86")),    # 209.24 - 8.38
+        (D("1374.85"), None),
+        (D("131.78"), D("131.77")),  # 263.55 - 131.78
+        (D("0.00"), D("192.49")),
+        (D("72.34"), D("72.33")),    # 144.67 - 72.34
+        (D("128.87"), None),
+    ]
+
+
+def test_endoscopy_family_sixth_is_by_report(contract, sched):
+    # five 27447 lines (1374.85 each) rank first to fifth; the family is sixth: halved as above
+    # and every one of its lines flagged by_report.
+    got, lines = session(contract, sched, *[{"hcpcs": "27447"}] * 5, {"hcpcs": "45378"},
+                         {"hcpcs": "45380"}, {"hcpcs": "45385"}, place_of_service="22")
+    assert [fee for fee, _ in got] == [D("1374.85")] + [D("687.43")] * 4 + [
+        D("0.00"), D("8.38"), D("131.78")]  # 1374.85/2 = 687.425 -> 687.43
+    assert ["by_report" in x["flags"] for x in lines] == [False] * 5 + [True] * 3
+
+
+def test_endoscopy_line_without_parts_ranks_as_indicator_2(contract, sched):
+    # 45380-50 x 2 (BILAT SURG 0: bilateral pricing, one service at 100 % = 209.24, not
+    # 2 x 209.24) has no parts: no family; it ranks as indicator 2 with 45378: 209.24 first,
+    # 45378 192.49/2 = 96.245 -> 96.25.
+    got, _ = session(contract, sched, {"hcpcs": "45378"},
+                     {"hcpcs": "45380", "modifier_1": "50", "units": 2}, place_of_service="22")
+    assert got == [(D("96.25"), D("96.24")), (D("209.24"), None)]
+
+
+# Non-facility (POS 11) imaging amounts (MULT PROC 4, DIAGNOSTIC IMAGING FAMILY 88):
+# 74177:    1.82*1.043 + 7.25*1.22 + 0.12*0.853 = 10.84562 * CF = 350.8178 -> 350.82
+# 74177-26: 1.82*1.043 + 0.66*1.22 + 0.10*0.853 = 2.78876 -> 90.2066 -> 90.21
+# 74177-TC: 6.59*1.22 + 0.02*0.853 = 8.05686 -> 260.6112 -> 260.61
+# 70450:    0.85*1.043 + 2.35*1.22 + 0.05*0.853 = 3.79620 -> 122.7938 -> 122.79
+# 70450-26: 0.85*1.043 + 0.31*1.22 + 0.04*0.853 = 1.29887 -> 42.0139 -> 42.01
+# 70450-TC: 2.04*1.22 + 0.01*0.853 = 2.49733 -> 80.7799 -> 80.78
+# 71046 (MULT PROC 0 in every bundled RVU file): 0.22*1.043 + 0.77*1.22 + 0.02*0.853
+#           = 1.18592 -> 38.3604 -> 38.36
+
+
+def test_imaging_global_pair(contract, sched):
+    # parts of a global line: PC = min(fee, 26 amount), TC = fee - PC.
+    # 74177: PC 90.21, TC 350.82 - 90.21 = 260.61; 70450: PC 42.01, TC 122.79 - 42.01 = 80.78.
+    # 74177 is first in both rankings; 70450 loses round(80.78 * 50 %) = 40.39 and
+    # round(42.01 * 5 %) = 2.1005 -> 2.10: 122.79 - 42.49 = 80.30. 71046 takes no part.
+    got, _ = session(contract, sched, {"hcpcs": "70450"}, {"hcpcs": "71046"},
+                     {"hcpcs": "74177"})
+    assert got == [(D("80.30"), D("42.49")), (D("38.36"), None), (D("350.82"), None)]
+
+
+def test_imaging_professional_and_technical_lines(contract, sched):
+    # 74177 global + 70450-26: 70450-26 has no TC part (the TC ranking is 74177 alone) and a PC
+    # part of 42.01, second to 74177's 90.21: 42.01 - round(42.01 * 5 %) = 42.01 - 2.10 = 39.91.
+    got, _ = session(contract, sched, {"hcpcs": "74177"}, {"hcpcs": "70450", "modifier_1": "26"})
+    assert got == [(D("350.82"), None), (D("39.91"), D("2.10"))]
+    # 70450-TC + 74177-TC: TC parts 80.78 and 260.61; 70450-TC loses round(80.78 * 50 %) = 40.39
+    got, _ = session(contract, sched, {"hcpcs": "70450", "modifier_1": "TC"},
+                     {"hcpcs": "74177", "modifier_2": "TC"})
+    assert got == [(D("40.39"), D("40.39")), (D("260.61"), None)]
+    # 74177-26 + 70450-26 of another day do not meet: no reduction
+    got, _ = session(contract, sched, {"hcpcs": "74177", "modifier_1": "26"},
+                     {"hcpcs": "70450", "modifier_1": "26", "date_of_service": dt.date(2025, 3, 2)})
+    assert got == [(D("90.21"), None), (D("42.01"), None)]
+
+
+def test_imaging_opps_capped_line_has_parts(contract, sched):
+    # 70496 non-facility: 1.75*1.043 + 6.56*1.22 + 0.11*0.853 = 9.92228 -> 320.9510 -> 320.95,
+    # capped at the OPPSCAP amount 303.19 (02402-02). 26 row: 1.75*1.043 + 0.63*1.22 +
+    # 0.08*0.853 = 2.66209 -> 86.1093 -> 86.11. PC = min(303.19, 86.11) = 86.11, TC = 217.08.
+    # 74177 (TC 260.61, PC 90.21) is first in both rankings; 70496 loses round(217.08 * 50 %)
+    # = 108.54 and round(86.11 * 5 %) = 4.3055 -> 4.31: 303.19 - 112.85 = 190.34.
+    claims = frame({"hcpcs": "70496"}, {"hcpcs": "74177"}, line_of_business="medicare",
+                   billed_charge=MP_BILLED)
+    lines, adjustments = price(claims, contract, sched)
+    assert [x["fee_schedule_amount"] for x in lines] == [D("190.34"), D("350.82")]
+    assert [(a["carc"], a["amount"], a["step"]) for a in adjustments if a["line_number"] == 1] == [
+        (45, D("1679.05"), "fee_schedule"),    # 2000.00 - 320.95
+        (45, D("17.76"), "opps_cap"),          # 320.95 - 303.19
+        (59, D("112.85"), "multiple_procedure"),
+    ]
+
+
+def test_imaging_line_without_parts_takes_no_reduction(contract, sched):
+    # 70450-80 (ASST SURG 0: 16 %, review; 122.79 * 0.16 = 19.6464 -> 19.65) and 70450-50 x 2
+    # (BILAT SURG 0: one service at 100 %, 122.79) have no parts: nothing is reduced, and they
+    # do not rank (74177 would be first anyway).
+    got, _ = session(contract, sched, {"hcpcs": "70450", "modifier_1": "80"},
+                     {"hcpcs": "70450", "modifier_1": "50", "units": 2}, {"hcpcs": "74177"})
+    assert got == [(D("19.65"), None), (D("122.79"), None), (D("350.82"), None)]
+
+
+def test_modifier_50_on_one_unit_takes_the_parts_away(contract, sched):
+    # OPEN (reference_pricer, surgery_policies): the decisions page lists modifier 50 among the
+    # lines without parts; on one unit of a BILAT SURG 0 code the fee is still 1 x per unit,
+    # but the line is priced bilaterally, so it has no parts. 97110 x 2 (64.86) alone in the
+    # therapy ranking: its second unit loses round(16.97 * 1 * 50 %) = 8.485 -> 8.49: 56.37;
+    # 97140-50 (30.57) is not reduced (with parts it would lose 15.79 * 50 % -> 7.90).
+    got, _ = session(contract, sched, {"hcpcs": "97110", "units": 2},
+                     {"hcpcs": "97140", "modifier_1": "50"})
+    assert got == [(D("56.37"), D("8.49")), (D("30.57"), None)]
+
+
+def test_cardiovascular_tc_25_percent(contract, sched):
+    # 93306: 1.46*1.043 + 4.28*1.22 + 0.07*0.853 = 6.80409 -> 220.0885 -> 220.09;
+    #   26: 1.46*1.043 + 0.52*1.22 + 0.04*0.853 = 2.19130 -> 70.8809 -> 70.88; TC 149.21
+    # 93308: 0.53*1.043 + 2.35*1.22 + 0.04*0.853 = 3.45391 -> 111.7219 -> 111.72;
+    #   26: 0.53*1.043 + 0.18*1.22 + 0.02*0.853 = 0.78945 -> 25.5359 -> 25.54; TC 86.18
+    # 93308 second by TC: round(86.18 * 25 %) = 21.545 -> 21.55; 111.72 - 21.55 = 90.17.
+    # No PC reduction for indicator 6.
+    got, _ = session(contract, sched, {"hcpcs": "93308"}, {"hcpcs": "93306"})
+    assert got == [(D("90.17"), D("21.55")), (D("220.09"), None)]
+
+
+def test_ophthalmology_tc_20_percent(contract, sched):
+    # 92134: 0.32*1.043 + 0.63*1.22 + 0.02*0.853 = 1.11942 -> 36.2093 -> 36.21;
+    #   26: 0.32*1.043 + 0.20*1.22 + 0.01*0.853 = 0.58629 -> 18.9644 -> 18.96; TC 17.25
+    # 92133: 0.31*1.043 + 0.59*1.22 + 0.02*0.853 = 1.06019 -> 34.2934 -> 34.29;
+    #   26: 0.31*1.043 + 0.17*1.22 + 0.01*0.853 = 0.53926 -> 17.4432 -> 17.44; TC 16.85
+    # 92133 second by TC: round(16.85 * 20 %) = 3.37; 34.29 - 3.37 = 30.92.
+    got, _ = session(contract, sched, {"hcpcs": "92133"}, {"hcpcs": "92134"})
+    assert got == [(D("30.92"), D("3.37")), (D("36.21"), None)]
+
+
+# Therapy (MULT PROC 5), POS 11:
+# 97110: 0.45*1.043 + 0.43*1.22 + 0.01*0.853 = 1.00248 -> 32.4267 -> 32.43 per unit;
+#   PE per unit 0.43*1.22*32.3465 = 16.9690 -> 16.97
+# 97140: 0.43*1.043 + 0.40*1.22 + 0.01*0.853 = 0.94502 -> 30.5681 -> 30.57 per unit;
+#   PE per unit 0.40*1.22*32.3465 = 15.7851 -> 15.79
+
+
+def test_therapy_half_pe_of_every_unit_but_the_first(contract, sched):
+    # 97110 x 3 (97.29) first by PE: units 2-3 lose round(16.97 * 2 * 50 %) = 16.97 -> 80.32;
+    # 97140 x 2 (61.14): both units lose round(15.79 * 2 * 50 %) = 15.79 -> 45.35.
+    got, _ = session(contract, sched, {"hcpcs": "97110", "units": 3},
+                     {"hcpcs": "97140", "units": 2})
+    assert got == [(D("80.32"), D("16.97")), (D("45.35"), D("15.79"))]
+    # ranked by PE, not input order: 97110 x 1 is first (nothing to reduce); 97140 x 3 (91.71)
+    # loses round(15.79 * 3 * 50 %) = 23.685 -> 23.69: 68.02.
+    got, _ = session(contract, sched, {"hcpcs": "97140", "units": 3},
+                     {"hcpcs": "97110", "units": 1})
+    assert got == [(D("68.02"), D("23.69")), (D("32.43"), None)]
+
+
+def test_therapy_pe_under_rvu_2dp(contract, sched):
+    # commercial (rvu_2dp, CF 58): 97110 round(1.00248, 2) = 1.00 * 58 = 58.00, PE per unit
+    # round(round(0.43*1.22, 2) = 0.52 * 58) = 30.16; 97140 round(0.94502, 2) = 0.95 * 58 =
+    # 55.10, PE round(round(0.488, 2) = 0.49 * 58) = 28.42. 97140 second: loses
+    # round(28.42 * 1 * 50 %) = 14.21 -> 40.89.
+    got, _ = session(contract, sched, {"hcpcs": "97140"}, {"hcpcs": "97110"},
+                     line_of_business="commercial")
+    assert got == [(D("40.89"), D("14.21")), (D("58.00"), None)]
