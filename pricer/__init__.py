@@ -19,6 +19,7 @@ _EXPORTS = {
     "default_contract": "pricer.contract",
     "Schedules": "pricer.schedules",
     "load_schedules": "pricer.schedules",
+    "run_batch": "pricer.batch",
 }
 __all__ = [*_EXPORTS, "__version__"]
 

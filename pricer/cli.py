@@ -52,8 +52,41 @@ def _beside(path: str, tag: str) -> Path:
     return p.with_name(f"{p.stem}.{tag}{p.suffix or '.parquet'}")
 
 
+def _batch_mode(args) -> bool:
+    """A directory or glob input, a directory output, or a batch option: the streamed batch."""
+    out = Path(args.output) if args.output else None
+    many = args.input and (Path(args.input).is_dir() or any(c in args.input for c in "*?["))
+    to_dir = out is not None and (out.is_dir() or out.suffix.lower() not in (".parquet", ".csv"))
+    return bool(many or to_dir or args.resume or args.keep_going or args.workers or args.scheduler)
+
+
+def cmd_batch(args) -> int:
+    from pricer.batch import run_batch
+    from pricer.claims import InputError
+    from pricer.contract import Contract, default_contract
+    if not args.output or Path(args.output).suffix.lower() in (".parquet", ".csv"):
+        raise InputError(args.output or "-o", ["a batch run writes a dataset: -o must name a "
+                                               "directory"])
+    contract = Contract.from_toml(args.contract) if args.contract else default_contract()
+    m = run_batch(args.input or SAMPLE, args.output, contract, args.schedules,
+                  batch_rows=args.batch_rows, resume=args.resume, keep_going=args.keep_going,
+                  workers=args.workers, scheduler=args.scheduler, prior=_prior(args),
+                  progress=True)
+    print(f"priced {m['rows_out']:,} lines of {len(m['inputs'])} file(s) in "
+          f"{m['timings']['seconds']:.1f} s ({m['timings']['parts_priced_now']} part(s) priced, "
+          f"{m['timings']['parts_resumed']} already complete) -> {args.output}")
+    if m["totals"]:
+        _print_summary(pl.DataFrame(m["totals"]))
+    failed = [i for i in m["inputs"] if i["status"] == "failed"]
+    for f in failed:
+        print(f"pricer: not priced: {f['error']}", file=sys.stderr)
+    return 2 if failed else 0
+
+
 def cmd_reprice(args) -> int:
     from pricer.engine import price
+    if _batch_mode(args):
+        return cmd_batch(args)
     contract, schedules = _load(args)
     source = Path(args.input) if args.input else SAMPLE
     prior = _prior(args)
@@ -155,8 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("reprice", help="price claim lines (no INPUT: the bundled sample)")
-    r.add_argument("input", nargs="?", help="claims file: Parquet or CSV")
-    r.add_argument("-o", "--output", help="priced lines: .parquet (default) or .csv")
+    r.add_argument("input", nargs="?", help="claims: a Parquet or CSV file, a directory or a "
+                                            "glob of them")
+    r.add_argument("-o", "--output", help="priced lines: a .parquet or .csv file, or a "
+                                          "directory for the streamed, resumable batch")
     r.add_argument("--contract", help="contract TOML (default: the illustrative contract)")
     r.add_argument("--adjustments", help="write the 835-style adjustments here")
     r.add_argument("--schedules", help="folder with manifest.toml (default: bundled CMS tables)")
@@ -165,6 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
                                        "NAME.reversals.parquet)")
     r.add_argument("--reversal-adjustments", help="write the reversals' adjustments here "
                                                   "(default: beside --adjustments)")
+    r.add_argument("--batch-rows", type=int, default=1_000_000,
+                   help="batch: lines priced at a time (default 1,000,000)")
+    r.add_argument("--resume", action="store_true",
+                   help="batch: finish the run in -o DIR, skipping its complete parts")
+    r.add_argument("--keep-going", action="store_true",
+                   help="batch: list a damaged or different file as failed and price the others")
+    r.add_argument("--workers", type=int, help="batch: price on a local Dask cluster of N processes")
+    r.add_argument("--scheduler", help="batch: price on the Dask scheduler at ADDRESS")
     r.set_defaults(func=cmd_reprice)
 
     e = sub.add_parser("explain", help="explain how each line of one claim was priced")

@@ -1,0 +1,193 @@
+"""The nightly batch (pricer.batch, `pricer reprice DIR -o OUT`): streamed parts of whole
+claims, crash-safe and resumable, on one process or a real Dask cluster; its output is what
+`pricer.price` gives on the same lines, and nothing is lost, duplicated or silently skipped."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import pricer
+from pricer.batch import run_batch
+from pricer.claims import InputError
+from pricer.cli import main
+from pricer.synth import synth_claims
+
+COMPARED = ["claim_id", "line_number", "hcpcs", "line_status", "pricing_method", "reason",
+            "fee_schedule_amount", "allowed_amount", "deductible_applied", "copay_applied",
+            "coinsurance_applied", "paid_amount", "member_liability", "flags"]
+
+
+def comparable(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.select(COMPARED).with_columns(
+        pl.col(c).cast(pl.String) for c in ("claim_id", "line_status", "pricing_method", "reason"))
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """Three Parquet files of small row groups (claims straddle them) and one CSV."""
+    d = tmp_path_factory.mktemp("claims")
+    files = []
+    for k in range(3):
+        frame = synth_claims(6_000, seed=10 + k, invalid_share=0.02)
+        path = d / f"day{k}.parquet"
+        pq.write_table(frame.to_arrow(), path, row_group_size=701)
+        files.append(path)
+    csv = tmp_path_factory.mktemp("csv") / "day.csv"
+    synth_claims(3_000, seed=20).write_csv(csv)
+    return d, files, csv
+
+
+def parts_of(out: Path, what="lines") -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((out / what).glob("*.parquet"))}
+
+
+def test_batch_equals_price_on_the_same_lines(inputs, tmp_path, schedules, contract):
+    d, files, csv = inputs
+    m = run_batch(files[0], tmp_path / "one", contract, batch_rows=1_500, progress=False)
+    assert len(m["parts"]) >= 3                      # several parts, claims cut at row groups
+    assert m["rows_in"] == m["rows_out"] == 6_000
+    got = pl.read_parquet(tmp_path / "one" / "lines" / "*.parquet")
+    want = pricer.price(files[0], contract, schedules).lines
+    assert comparable(got).equals(comparable(want))
+    adj = pl.read_parquet(tmp_path / "one" / "adjustments" / "*.parquet")
+    assert adj.height == pricer.price(files[0], contract, schedules).adjustments.height
+    # CSV, streamed in batches of whole claims
+    m = run_batch(csv, tmp_path / "csv", contract, batch_rows=700, progress=False)
+    got = pl.read_parquet(tmp_path / "csv" / "lines" / "*.parquet")
+    assert comparable(got).equals(comparable(pricer.price(csv, contract, schedules).lines))
+
+
+def test_directory_manifest_and_totals(inputs, tmp_path, schedules, contract):
+    d, files, _ = inputs
+    out = tmp_path / "all"
+    m = run_batch(d, out, contract, batch_rows=2_000, progress=False)
+    disk = json.loads((out / "manifest.json").read_text())
+    assert disk["complete"] and disk["rows_in"] == disk["rows_out"] == 18_000
+    assert [i["rows"] for i in disk["inputs"]] == [6_000] * 3
+    assert all(len(i["sha256"]) == 64 for i in disk["inputs"])
+    assert {s["kind"] for s in disk["schedules"]} >= {"rvu", "gpci", "asp"}
+    assert disk["contract"]["sha256"] == m["settings"]["contract_sha256"]
+    assert disk["pricer_version"] == pricer.__version__
+    # every part file is listed once, with the bytes it has
+    listed = [f["files"]["lines"]["file"] for f in disk["parts"]]
+    assert sorted(listed) == sorted(f"lines/{n}" for n in parts_of(out)) and \
+        len(set(listed)) == len(listed)
+    # money totals by LOB and method are those of pricing everything at once
+    whole = pricer.price(pl.concat([pl.read_parquet(f) for f in files]), contract, schedules)
+    want = {(r["line_of_business"], r["pricing_method"]): (r["lines"], str(r["paid"]))
+            for r in whole.summary().iter_rows(named=True)}
+    got = {(r["line_of_business"], r["pricing_method"]): (r["lines"], r["paid"])
+           for r in disk["totals"]}
+    assert got == want
+
+
+def test_resume_redoes_only_what_is_missing_or_damaged(inputs, tmp_path, contract):
+    d, files, _ = inputs
+    out = tmp_path / "r"
+    run_batch(d, out, contract, batch_rows=2_000, progress=False)
+    before = parts_of(out)
+    names = sorted(before)
+    (out / "lines" / names[1]).unlink()
+    (out / "lines" / names[4]).write_bytes(b"half a file")
+    with pytest.raises(InputError, match="pass --resume"):
+        run_batch(d, out, contract, batch_rows=2_000, progress=False)
+    m = run_batch(d, out, contract, batch_rows=2_000, resume=True, progress=False)
+    assert m["timings"]["parts_priced_now"] == 2
+    assert parts_of(out) == before
+    # a finished run resumed again changes nothing
+    stamp = (out / "manifest.json").read_bytes()
+    run_batch(d, out, contract, batch_rows=2_000, resume=True, progress=False)
+    assert (out / "manifest.json").read_bytes() == stamp and parts_of(out) == before
+    with pytest.raises(InputError, match="other inputs, contract, schedules or batch size"):
+        run_batch(d, out, contract, batch_rows=3_000, resume=True, progress=False)
+
+
+def test_bad_inputs_are_named_never_skipped(inputs, tmp_path, contract, capsys):
+    d, files, csv = inputs
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in files[:2]:
+        (bad / f.name).write_bytes(f.read_bytes())
+    (bad / "damaged.parquet").write_bytes(files[2].read_bytes()[:5000])
+    with pytest.raises(InputError, match="(?s)damaged.parquet.*not a readable Parquet file"):
+        run_batch(bad, tmp_path / "o1", contract, progress=False)
+    empty = tmp_path / "empty.parquet"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="(?s)empty.parquet.*the file is empty"):
+        run_batch(empty, tmp_path / "o2", contract, progress=False)
+    missing = tmp_path / "missing.parquet"
+    pq.write_table(pq.read_table(files[0]).drop_columns(["hcpcs"]), missing)
+    with pytest.raises(InputError, match="(?s)missing.parquet.*'hcpcs'"):
+        run_batch(missing, tmp_path / "o3", contract, progress=False)
+    mixed = [files[0], csv]
+    with pytest.raises(InputError, match="(?s)day.csv.*mixed schemas"):
+        run_batch(mixed, tmp_path / "o4", contract, progress=False)
+    # --keep-going: the others are priced, the failure is in the manifest, exit code 2
+    code = main(["reprice", str(bad), "-o", str(tmp_path / "o5"), "--keep-going"])
+    assert code == 2
+    assert "damaged.parquet" in capsys.readouterr().err
+    m = json.loads((tmp_path / "o5" / "manifest.json").read_text())
+    assert [i["status"] for i in m["inputs"]] == ["priced", "priced", "failed"]
+    assert "not a readable Parquet file" in m["inputs"][2]["error"]
+    assert m["rows_out"] == 12_000 and not m["complete"]
+
+
+def test_logs_name_no_member_or_claim(inputs, tmp_path, capsys):
+    d, files, _ = inputs
+    assert main(["reprice", str(files[0]), "-o", str(tmp_path / "log"), "--batch-rows",
+                 "2000"]) == 0
+    said = capsys.readouterr()
+    frame = pl.read_parquet(files[0])
+    ids = set(frame["claim_id"].cast(pl.String)) | set(frame["member_id"].cast(pl.String))
+    words = set(said.out.replace("|", " ").split()) | set(said.err.replace("|", " ").split())
+    assert "parts," in said.err and not (ids & words)
+
+
+def test_killed_run_resumed_is_byte_identical(inputs, tmp_path):
+    d, files, _ = inputs
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    cmd = [sys.executable, "-m", "pricer.cli", "reprice", str(d), "--batch-rows", "700"]
+    subprocess.run(cmd + ["-o", str(clean)], check=True, capture_output=True)
+    proc = subprocess.Popen(cmd + ["-o", str(killed)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    manifest = killed / "manifest.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # kill once a few parts are done, mid-run
+        if manifest.exists():
+            try:
+                if len(json.loads(manifest.read_text())["parts"]) >= 3:
+                    break
+            except (json.JSONDecodeError, KeyError):
+                pass
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not json.loads(manifest.read_text())["complete"]
+    subprocess.run(cmd + ["-o", str(killed), "--resume"], check=True, capture_output=True)
+    for what in ("lines", "adjustments"):
+        assert parts_of(killed, what) == parts_of(clean, what)
+    m = json.loads(manifest.read_text())
+    assert m["complete"] and m["rows_out"] == sum(
+        pq.read_metadata(f).num_rows for f in (killed / "lines").glob("*.parquet")) == 18_000
+    assert len({p["name"] for p in m["parts"]}) == len(m["parts"]) == len(parts_of(clean))
+    assert m["totals"] == json.loads((clean / "manifest.json").read_text())["totals"]
+
+
+def test_dask_local_cluster_output_equals_local_run(inputs, tmp_path, contract):
+    pytest.importorskip("distributed")
+    d, files, _ = inputs
+    run_batch(d, tmp_path / "local", contract, batch_rows=2_000, progress=False)
+    m = run_batch(d, tmp_path / "dask", contract, batch_rows=2_000, workers=2, progress=False)
+    assert m["complete"] and m["rows_out"] == 18_000
+    for what in ("lines", "adjustments"):
+        assert parts_of(tmp_path / "dask", what) == parts_of(tmp_path / "local", what)
