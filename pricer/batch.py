@@ -267,31 +267,29 @@ def _loaded(job: Job):
 
 
 class _Writer:
-    """A Parquet file written batch by batch under a temporary name, renamed on close."""
+    """A part's Parquet file: its batches gathered, written once (polars, all cores) under a
+    temporary name and renamed when complete. A part holds about ``batch_rows`` lines."""
 
     def __init__(self, path: Path):
         self.path = path
         self.tmp = path.with_name(f".{path.name}.tmp")
-        self.writer = None
-        self.rows = 0
+        self.tables: list[pa.Table] = []
 
     def write(self, table: pa.Table) -> None:
-        if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.writer = pq.ParquetWriter(self.tmp, table.schema, compression="zstd",
-                                           compression_level=1)
-        self.writer.write_table(table)
-        self.rows += table.num_rows
+        self.tables.append(table)
 
     def close(self) -> dict:
-        if self.writer is None:
+        if not self.tables:
             return {"rows": 0}
-        self.writer.close()
+        table = pa.concat_tables(self.tables) if len(self.tables) > 1 else self.tables[0]
+        self.tables = []
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        pl.from_arrow(table).write_parquet(self.tmp, compression="zstd", compression_level=1)
         with open(self.tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(self.tmp, self.path)
-        return {"file": str(self.path.relative_to(self.path.parents[1])), "rows": self.rows,
-                "sha256": sha256_file(self.path)}
+        return {"file": str(self.path.relative_to(self.path.parents[1])),
+                "rows": table.num_rows, "sha256": sha256_file(self.path)}
 
 
 def _text_member_ids(table: pa.Table) -> pa.Table:
@@ -305,10 +303,17 @@ def _text_member_ids(table: pa.Table) -> pa.Table:
 
 
 def _totals(lines: pa.Table) -> pl.DataFrame:
+    """Lines and money by LOB (as given: normalised on the few groups) and method."""
     from pricer.result import summarize
     cols = ["line_of_business", "pricing_method", "billed_charge", "allowed_amount",
             "paid_amount", "member_liability"]
-    return summarize(pl.from_arrow(lines.select(cols)))
+    frame = pl.from_arrow(lines.select(cols))
+    if not isinstance(frame.schema["billed_charge"], pl.Decimal):
+        return summarize(frame)
+    groups = frame.group_by("line_of_business", "pricing_method").agg(
+        pl.len().alias("lines"), pl.col("billed_charge").sum(), pl.col("allowed_amount").sum(),
+        pl.col("paid_amount").sum(), pl.col("member_liability").sum())
+    return summarize(groups.with_columns(pl.col("lines").cast(pl.Int64)), counted="lines")
 
 
 def price_part(part: Part, job: Job) -> dict:

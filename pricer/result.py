@@ -219,8 +219,11 @@ def write_frame(frame: pl.DataFrame, path) -> None:
         frame.write_parquet(path, compression="zstd", compression_level=1)  # same size, faster
 
 
-def summarize(lines: pl.DataFrame) -> pl.DataFrame:
-    """Lines, billed, allowed, paid and member liability by LOB and pricing method."""
+def summarize(lines: pl.DataFrame, counted: str | None = None) -> pl.DataFrame:
+    """Lines, billed, allowed, paid and member liability by LOB and pricing method.
+
+    ``counted`` names a column of line counts when ``lines`` holds partial sums already.
+    """
     billed = pl.col("billed_charge")
     if lines.schema.get("billed_charge") not in (MONEY,) and not isinstance(
             lines.schema.get("billed_charge"), pl.Decimal):
@@ -229,7 +232,7 @@ def summarize(lines: pl.DataFrame) -> pl.DataFrame:
         lines.group_by(pl.col("line_of_business").cast(pl.String).str.strip_chars().str.to_lowercase(),
                        pl.col("pricing_method").cast(pl.String))
         .agg(
-            pl.len().alias("lines"),
+            (pl.col(counted).sum() if counted else pl.len()).alias("lines"),
             billed.cast(MONEY, strict=False).sum().alias("billed"),
             pl.col("allowed_amount").sum().alias("allowed"),
             pl.col("paid_amount").sum().alias("paid"),
