@@ -10,7 +10,10 @@ one row per input line, in input order, with at least:
 - ``allowed_amount`` (Int64 cents; null where the implementation does not price the line).
 
 ``pricer`` prices every line (denied and rejected lines have allowed 0.00). ``polars`` prices
-RBRVS lines that give a ``locality`` and percent-of-charges lines (see ``polars_rbrvs``).
+RBRVS lines that give a ``locality`` and percent-of-charges lines (see ``polars_rbrvs``);
+``duckdb`` is the same scope written as DuckDB SQL, with the same outputs (see
+``duckdb_rbrvs``; it reads a Parquet path with DuckDB and writes ``output`` with DuckDB's
+``COPY``).
 """
 from __future__ import annotations
 
@@ -69,9 +72,16 @@ def price_polars_only(claims, contract, schedules, output=None) -> pl.DataFrame:
     return frame
 
 
+def price_duckdb_only(claims, contract, schedules, output=None) -> pl.DataFrame:
+    """The DuckDB SQL implementation; with ``output``, DuckDB writes its result there."""
+    from duckdb_rbrvs import price_duckdb  # imported on use: duckdb is a dev dependency
+    return price_duckdb(claims, contract, schedules, output=output)
+
+
 IMPLEMENTATIONS = {
     "pricer": price_pricer,
     "polars": price_polars_only,
+    "duckdb": price_duckdb_only,
 }
 
 # Methods every implementation prices, and whether a line must give a `locality` for it.

@@ -148,40 +148,54 @@ class ReferenceFrames:
 
         # contract terms per LOB
         terms = {lob: contract.terms(lob) for lob in LOBS}
-        self.lob_terms = pl.DataFrame({
-            "lob": list(LOBS),
-            "lob_cf": [_scaled(t.conversion_factor, 10_000) for t in terms.values()],
-            "lob_rounding_cms": [t.rounding == "cms" for t in terms.values()],
-            "lob_pct": [_scaled(t.percent_of_charges, 10_000) for t in terms.values()],
-            "lob_anes_cf": [_scaled(t.anesthesia_conversion_factor, 10_000)
-                            for t in terms.values()],
-        }, schema={"lob": pl.String, "lob_cf": pl.Int64, "lob_rounding_cms": pl.Boolean,
-                   "lob_pct": pl.Int64, "lob_anes_cf": pl.Int64})
+        self.lob_terms = lob_terms_frame(terms)
         self.carve = pl.DataFrame(
             [(lob, c.hcpcs) for lob, t in terms.items() for c in t.carve_outs],
             schema={"lob": pl.String, "hcpcs": pl.String}, orient="row",
         ).with_columns(pl.lit(True).alias("is_carve"))
-        rows = []
-        for lob, t in terms.items():
-            policy = dict(DEFAULT_POLICY)
-            if lob in MEDICARE_LOBS:
-                policy.update(MEDICARE_POLICY)
-            policy.update({k: v.split(":")[0] for k, v in dict(t.status_policy).items()})
-            for letter in STATUS_LETTERS:
-                rows.append((lob, letter, policy.get(letter, "gap_fill")))
-        self.policy = pl.DataFrame(rows, schema={"lob": pl.String, "status": pl.String,
-                                                 "action": pl.String}, orient="row")
-        gf = []
-        for lob, t in terms.items():
-            if t.gap_fill is not None and t.gap_fill.height:
-                gf.append(t.gap_fill.with_row_index("gf_order").select(
-                    pl.lit(lob).alias("lob"), "hcpcs",
-                    pl.col("modifier").fill_null("").alias("gf_mod"),
-                    pl.col("effective_from").alias("gf_from"),
-                    pl.col("effective_to").alias("gf_to"),
-                    pl.col("fee").alias("gf_fee"), "gf_order",
-                ))
-        self.gap_fill = pl.concat(gf) if gf else None
+        self.policy = policy_frame(terms)
+        self.gap_fill = gap_fill_frame(terms)
+
+
+def lob_terms_frame(terms: dict) -> pl.DataFrame:
+    """Per LOB: CF, rounding, percent of charges and anesthesia CF (scaled; -1 for "cms")."""
+    return pl.DataFrame({
+        "lob": list(terms),
+        "lob_cf": [_scaled(t.conversion_factor, 10_000) for t in terms.values()],
+        "lob_rounding_cms": [t.rounding == "cms" for t in terms.values()],
+        "lob_pct": [_scaled(t.percent_of_charges, 10_000) for t in terms.values()],
+        "lob_anes_cf": [_scaled(t.anesthesia_conversion_factor, 10_000)
+                        for t in terms.values()],
+    }, schema={"lob": pl.String, "lob_cf": pl.Int64, "lob_rounding_cms": pl.Boolean,
+               "lob_pct": pl.Int64, "lob_anes_cf": pl.Int64})
+
+
+def policy_frame(terms: dict) -> pl.DataFrame:
+    """lob, status letter, action: the §5 status policy of each LOB (contract overrides)."""
+    rows = []
+    for lob, t in terms.items():
+        policy = dict(DEFAULT_POLICY)
+        if lob in MEDICARE_LOBS:
+            policy.update(MEDICARE_POLICY)
+        policy.update({k: v.split(":")[0] for k, v in dict(t.status_policy).items()})
+        rows += [(lob, letter, policy.get(letter, "gap_fill")) for letter in STATUS_LETTERS]
+    return pl.DataFrame(rows, schema={"lob": pl.String, "status": pl.String,
+                                      "action": pl.String}, orient="row")
+
+
+def gap_fill_frame(terms: dict) -> pl.DataFrame | None:
+    """The contract's gap-fill rows of every LOB, in file order (None when there are none)."""
+    gf = []
+    for lob, t in terms.items():
+        if t.gap_fill is not None and t.gap_fill.height:
+            gf.append(t.gap_fill.with_row_index("gf_order").select(
+                pl.lit(lob).alias("lob"), "hcpcs",
+                pl.col("modifier").fill_null("").alias("gf_mod"),
+                pl.col("effective_from").alias("gf_from"),
+                pl.col("effective_to").alias("gf_to"),
+                pl.col("fee").cast(pl.Int64).alias("gf_fee"),
+                pl.col("gf_order").cast(pl.Int64)))
+    return pl.concat(gf) if gf else None
 
 
 _CACHE: dict = {}

@@ -1,10 +1,13 @@
 """Every implementation of the benchmark registry prices the common lines to the same cent.
 
-The registry (``benchmarks/implementations.py``) holds pricer itself and a polars-only
+The registry (``benchmarks/implementations.py``) holds pricer itself, a polars-only
 implementation of RBRVS (§6) and percent of charges (§10) written apart from the engine
-(``benchmarks/polars_rbrvs.py``). On the lines both price (RBRVS lines that give a
-``locality``, and percent-of-charges lines) they must give the same method and the same
-allowed amount, and the polars one must leave none of those lines unpriced.
+(``benchmarks/polars_rbrvs.py``) and the same scope written as DuckDB SQL
+(``benchmarks/duckdb_rbrvs.py``). On the lines pricer and another implementation both price
+(RBRVS lines that give a ``locality``, and percent-of-charges lines) they must give the same
+method and the same allowed amount, and no implementation may leave one of those lines
+unpriced. The polars and DuckDB implementations have one scope: they must agree on every line
+(method, fee schedule amount, allowed amount, total RVU).
 """
 from __future__ import annotations
 
@@ -45,6 +48,20 @@ def claims(schedules):
     return synth_claims(LINES, seed=20250, invalid_share=0.02, schedules=schedules)
 
 
+SAME_SCOPE = ("polars", "duckdb")  # two writings of one scope: identical on every line
+
+
+def _same_scope(results: dict[str, pl.DataFrame]) -> None:
+    first, *others = SAME_SCOPE
+    for name in others:
+        assert results[name].columns == results[first].columns, name
+        diff = results[first].join(results[name], on="line_index", suffix=f"_{name}").filter(
+            pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_{name}"))
+                              for c in results[first].columns if c != "line_index"))
+        with pl.Config(tbl_cols=-1, tbl_rows=30, tbl_width_chars=200):
+            assert diff.height == 0, f"{first} and {name} differ:\n{diff.head(30)}"
+
+
 def _check(claims, contract, schedules) -> dict:
     results = {name: impl(claims, contract, schedules) for name, impl in IMPLEMENTATIONS.items()}
     for name, frame in results.items():
@@ -54,11 +71,12 @@ def _check(claims, contract, schedules) -> dict:
     with pl.Config(tbl_cols=-1, tbl_rows=30, tbl_width_chars=200):
         assert mismatches.height == 0, f"amounts or methods differ:\n{mismatches.head(30)}"
         assert uncovered.height == 0, f"common lines left unpriced:\n{uncovered.head(30)}"
+    _same_scope(results)
     return {"compared": compared, "results": results}
 
 
-def test_registry_names_pricer_and_polars():
-    assert {"pricer", "polars"} <= set(IMPLEMENTATIONS)
+def test_registry_names_pricer_polars_and_duckdb():
+    assert {"pricer", "polars", "duckdb"} <= set(IMPLEMENTATIONS)
 
 
 @pytest.mark.parametrize("terms", ["default", "what_if"])
@@ -66,6 +84,7 @@ def test_synthetic_lines_same_allowed_amounts(claims, contract, schedules, terms
     if terms == "what_if":
         contract = _what_if(contract)
     out = _check(claims, contract, schedules)
+    assert set(out["compared"]) >= set(SAME_SCOPE)
     for name, counts in out["compared"].items():
         assert counts.get("rbrvs", 0) > LINES // 10, (name, counts)
         assert counts.get("percent_of_charges", 0) > LINES // 100, (name, counts)
@@ -118,3 +137,19 @@ def test_hand_made_lines(schedules, contract):
     allowed = out["results"]["pricer"]["allowed_amount"].to_list()
     assert allowed[8] != allowed[9]      # the 1.0 work floor ends 2026-01-31 (Alabama)
     assert allowed[10] == 1000           # billed $10.00 < fee
+
+
+@pytest.mark.parametrize("terms", ["default", "what_if"])
+def test_parquet_in_parquet_out(claims, contract, schedules, terms, tmp_path):
+    """From a Parquet path (DuckDB reads it itself) to the output Parquet (DuckDB's COPY): the
+    same lines as from the frame, and the file holds the frame returned."""
+    if terms == "what_if":
+        contract = _what_if(contract)
+    path = tmp_path / "claims.parquet"
+    claims.write_parquet(path)
+    from_frame = IMPLEMENTATIONS["duckdb"](claims, contract, schedules)
+    for name in SAME_SCOPE:
+        out = tmp_path / f"{name}.parquet"
+        frame = IMPLEMENTATIONS[name](str(path), contract, schedules, output=out)
+        assert frame.equals(from_frame), name
+        assert pl.read_parquet(out).equals(frame), name
