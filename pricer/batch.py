@@ -473,6 +473,10 @@ def run_batch(inputs, out, contract=None, schedules_root=None, *, batch_rows: in
     out = Path(out)
     manifest_path = out / MANIFEST
 
+    if prior is not None and not (isinstance(prior, (tuple, list)) and len(prior) == 2
+                                  and all(isinstance(p, (str, Path)) for p in prior)):
+        raise InputError("prior", ["the batch takes prior as (lines, adjustments) file paths, "
+                                   "which every worker reads"])
     # every file is checked before any is priced: a damaged one, or one with other columns
     files = expand_inputs(inputs)
     good, failed, schema = [], [], None

@@ -191,3 +191,24 @@ def test_dask_local_cluster_output_equals_local_run(inputs, tmp_path, contract):
     assert m["complete"] and m["rows_out"] == 18_000
     for what in ("lines", "adjustments"):
         assert parts_of(tmp_path / "dask", what) == parts_of(tmp_path / "local", what)
+
+
+def test_replacements_in_the_batch(inputs, tmp_path, schedules, contract):
+    """--prior in the batch: each part reverses the originals its 7/8 claims name."""
+    d, files, _ = inputs
+    day1 = pricer.price(files[0], contract, schedules)
+    lines, adj = tmp_path / "day1.parquet", tmp_path / "day1_adj.parquet"
+    day1.write(lines, adjustments=adj)
+    first = pl.read_parquet(files[0])
+    ids = first["claim_id"].unique(maintain_order=True).head(5)
+    day2 = first.filter(pl.col("claim_id").is_in(ids.implode())).with_columns(
+        pl.when(pl.col("claim_id") == ids[0]).then(pl.lit("8")).otherwise(pl.lit("7"))
+        .alias("frequency_code"))
+    src = tmp_path / "day2.parquet"
+    day2.write_parquet(src)
+    m = run_batch(src, tmp_path / "out", contract, prior=(lines, adj), progress=False)
+    rev = pl.read_parquet(tmp_path / "out" / "reversals" / "*.parquet")
+    want = pricer.price(src, contract, schedules, prior=day1)
+    assert rev.height == want.reversals.height > 0
+    assert rev["paid_amount"].to_list() == want.reversals["paid_amount"].to_list()
+    assert m["rows_out"] == day2.height
