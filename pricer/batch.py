@@ -318,6 +318,11 @@ def _totals(lines: pa.Table) -> pl.DataFrame:
 
 def price_part(part: Part, job: Job) -> dict:
     """Price one part and write its files; returns its manifest record."""
+    return write_part(*compute_part(part, job))
+
+
+def compute_part(part: Part, job: Job) -> tuple[dict, dict]:
+    """Price one part: (its record so far, its writers holding the priced tables)."""
     from pricer.engine import price_table
     t0 = time.perf_counter()
     contract, schedules, prior = _loaded(job)
@@ -347,13 +352,19 @@ def price_part(part: Part, job: Job) -> dict:
                              is_text=is_text, prior=prior)
         writers["lines"].write(_text_member_ids(result.table))
         writers["adjustments"].write(result.adjustments_table.drop_columns(["line_index"]))
-    files = {what: w.close() for what, w in writers.items()}
     return {
         "name": part.name, "input": part.path, "row_groups": [part.first, part.stop],
-        "rows_in": rows_in, "rows_out": files["lines"]["rows"], "files": files,
-        "totals": _money_rows(pl.concat(totals) if totals else None),
+        "rows_in": rows_in, "totals": _money_rows(pl.concat(totals) if totals else None),
         "seconds": round(time.perf_counter() - t0, 3),
-    }
+    }, writers
+
+
+def write_part(record: dict, writers: dict) -> dict:
+    """Write a computed part's files (temporary names, renamed); its complete record."""
+    t0 = time.perf_counter()
+    files = {what: w.close() for what, w in writers.items()}
+    return {**record, "rows_out": files["lines"]["rows"], "files": files,
+            "seconds": round(record["seconds"] + time.perf_counter() - t0, 3)}
 
 
 def _money_rows(frame: pl.DataFrame | None) -> list[dict]:
@@ -549,8 +560,17 @@ def run_batch(inputs, out, contract=None, schedules_root=None, *, batch_rows: in
     if workers or scheduler:
         _run_dask(todo, job, record, workers, scheduler)
     else:
-        for part in todo:
-            record(price_part(part, job))
+        # one part is written (polars, off the GIL) while the next one is priced
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(1) as pool:
+            writing = None
+            for part in todo:
+                computed = compute_part(part, job)
+                if writing is not None:
+                    record(writing.result())
+                writing = pool.submit(write_part, *computed)
+            if writing is not None:
+                record(writing.result())
 
     rows_in = sum(r["rows_in"] for r in manifest["parts"])
     rows_out = sum(r["rows_out"] for r in manifest["parts"])
