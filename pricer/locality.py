@@ -11,8 +11,11 @@ whatever the provider typed. Everything is brought to one form here so that the 
 """
 from __future__ import annotations
 
+import json
+import os
 import re
 from functools import lru_cache
+from pathlib import Path
 
 # USPS codes of the states and territories CMS localities cover, plus the other USPS areas
 # (AS, MP, FM, MH, PW and the military AA/AE/AP) so that a valid code is recognised as a state
@@ -114,7 +117,36 @@ def _zip_index() -> dict[str, tuple[str, str]]:
     """
     import zipcodes  # imported late: loading its table costs ~0.5 s, paid only when a ZIP is used
 
-    return {z["zip_code"]: (z["state"], z["county"] or "") for z in zipcodes.list_all()}
+    # the index is kept in the user's cache folder, by package version: loading it takes a
+    # few milliseconds where building it takes half a second (every CLI run and batch worker)
+    version = getattr(zipcodes, "__version__", "0")
+    cache = _cache_dir() / f"zip_index-{version}.json" if _cache_dir() else None
+    if cache is not None and cache.exists():
+        try:
+            return {z: tuple(v) for z, v in json.loads(cache.read_text()).items()}
+        except (OSError, ValueError):
+            pass
+    index = {z["zip_code"]: (z["state"], z["county"] or "") for z in zipcodes.list_all()}
+    if cache is not None:
+        try:
+            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(index))
+            os.replace(tmp, cache)
+        except OSError:  # a read-only home: build it each time
+            pass
+    return index
+
+
+def _cache_dir() -> Path | None:
+    """``$PRICER_CACHE_DIR``, else ``$XDG_CACHE_HOME/pricer``, else ``~/.cache/pricer``."""
+    root = os.environ.get("PRICER_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "pricer")
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return Path(root)
 
 
 @lru_cache(maxsize=65536)

@@ -161,3 +161,16 @@ def test_zip_lookup_is_memoized():
     assert zip_state_county("98101") == ("WA", "KING")
     assert zip_state_county("98101") == ("WA", "KING")
     assert zip_state_county.cache_info().hits == 1
+
+
+def test_zip_index_cache_gives_the_same_index(tmp_path, monkeypatch):
+    """The ZIP index kept in the cache folder is the one the package's table builds."""
+    from pricer import locality
+    monkeypatch.setenv("PRICER_CACHE_DIR", str(tmp_path))
+    locality._zip_index.cache_clear()
+    built = locality._zip_index()
+    assert list(tmp_path.glob("zip_index-*.json"))
+    locality._zip_index.cache_clear()
+    loaded = locality._zip_index()
+    locality._zip_index.cache_clear()
+    assert loaded == built and loaded["98101"] == ("WA", "King County")
