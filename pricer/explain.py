@@ -49,27 +49,46 @@ def _dos(row: dict) -> dt.date | None:
         return None
 
 
+# §11 what the multiple-procedure reduction of a line was, by its RVU row's MULT PROC
+MULT_PROC_RULES = {
+    2: "50 % of every procedure but the highest of the day and surgeon",
+    3: "endoscopy family: less the base endoscopy; the family 50 % when not the highest",
+    4: "diagnostic imaging: 50 % of the technical and 5 % of the professional component",
+    5: "therapy: 50 % of the practice expense of every unit but the first",
+    6: "diagnostic cardiovascular: 25 % of the technical component",
+    7: "diagnostic ophthalmology: 20 % of the technical component",
+}
+
+
+def _rvu_row(row: dict, schedules) -> dict | None:
+    """The RVU file row an RBRVS line was priced on (26/TC/53 as the modifiers select)."""
+    v = schedules.vintage(row["schedule_version"]) if row.get("schedule_version") else None
+    if v is None or v.kind != "rvu":
+        return None
+    rows = v.table.filter(pl.col("hcpcs") == str(row["hcpcs"]).strip().upper())
+    if not rows.height:
+        return None
+    mods = _mods(row)
+    want = next((m for m in _PCTC_ROWS if m in mods and m in rows["modifier"].to_list()), "")
+    hit = rows.filter(pl.col("modifier") == want)
+    return hit.row(0, named=True) if hit.height else None
+
+
 def _rbrvs_values(row: dict, schedules, gap_fill: bool, rounding: str) -> list[str]:
     """The RVUs, GPCIs and CF of an RBRVS line (RVU row selected as the engine does)."""
     out = []
     dos, pos = _dos(row), _pos(row)
     facility = pos in FACILITY_POS
     site = "facility" if facility else "non-facility"
-    if not gap_fill:
-        v = schedules.vintage(row["schedule_version"])
-        mods = _mods(row)
-        code = str(row["hcpcs"]).strip().upper()
-        rows = v.table.filter(pl.col("hcpcs") == code) if v is not None else None
-        if rows is not None and rows.height:
-            want = next((m for m in _PCTC_ROWS if m in mods and m in rows["modifier"].to_list()),
-                        "")
-            r = rows.filter(pl.col("modifier") == want).row(0, named=True)
-            pe = r["pe_facility_rvu"] if facility else r["pe_nonfacility_rvu"]
-            out.append(
-                f"RVUs ({v.release}, row {want or 'blank'}): work {_num(r['work_rvu'], RVU_SCALE, 2)}"
-                f", PE {site} {_num(pe, RVU_SCALE, 2)}, MP {_num(r['mp_rvu'], RVU_SCALE, 2)}"
-                f"; indicators MULT PROC {r['mult_proc']}, BILAT {r['bilat_surg']}, "
-                f"ASST {r['asst_surg']}, CO-SURG {r['co_surg']}, TEAM {r['team_surg']}")
+    r = None if gap_fill else _rvu_row(row, schedules)
+    if r is not None:  # the RVU row priced
+        pe = r["pe_facility_rvu"] if facility else r["pe_nonfacility_rvu"]
+        out.append(
+            f"RVUs ({row['schedule_version']}, row {r['modifier'] or 'blank'}): work "
+            f"{_num(r['work_rvu'], RVU_SCALE, 2)}"
+            f", PE {site} {_num(pe, RVU_SCALE, 2)}, MP {_num(r['mp_rvu'], RVU_SCALE, 2)}"
+            f"; indicators MULT PROC {r['mult_proc']}, BILAT {r['bilat_surg']}, "
+            f"ASST {r['asst_surg']}, CO-SURG {r['co_surg']}, TEAM {r['team_surg']}")
     g = schedules.covering("gpci", dos) if dos else None
     if g is not None and row.get("locality"):
         gr = g.table.filter(pl.col("locality") == str(row["locality"]))
@@ -159,7 +178,12 @@ def explain(result, claim_id) -> str:
         out.append(f"  billed {_money(row['billed_charge'])}, fee schedule amount "
                    f"{_money(row['fee_schedule_amount'])}, allowed {_money(row['allowed_amount'])}")
         for a in adj.filter(pl.col("line_index") == row["line_index"]).iter_rows(named=True):
-            out.append(f"  {a['group_code']}-{a['carc']} {a['step']}: {_money(a['amount'])}")
+            why = ""
+            if a["step"] == "multiple_procedure":
+                r = _rvu_row(row, result.schedules)
+                if r is not None and r["mult_proc"] in MULT_PROC_RULES:
+                    why = f" (MULT PROC {r['mult_proc']}, {MULT_PROC_RULES[r['mult_proc']]})"
+            out.append(f"  {a['group_code']}-{a['carc']} {a['step']}: {_money(a['amount'])}{why}")
         out.append(f"  paid {_money(row['paid_amount'])}, member liability "
                    f"{_money(row['member_liability'])}")
         if row["flags"]:

@@ -72,3 +72,17 @@ def test_cli_explain(tmp_path, capsys, schedules, contract, text):
     assert capsys.readouterr().out.strip() == text.strip()
     assert main(["explain", str(path), "--claim", "NOPE"]) == 2
     assert "no line has claim_id 'NOPE'" in capsys.readouterr().err
+
+
+def test_multiple_procedure_rows_say_which_rule(schedules, contract):
+    """The CO-59 row of an imaging line names the imaging rule (MULT PROC 4)."""
+    def line(n, code):
+        return dict(claim_id="I1", line_number=n, member_id="1", line_of_business="commercial",
+                    date_of_service=dt.date(2025, 3, 3), hcpcs=code, units=1,
+                    billed_charge=Decimal("5000.00"), place_of_service="11",
+                    locality="02402-02", rendering_npi="1234567893")
+    claims = pl.DataFrame([line(1, "74177"), line(2, "70450")],
+                          schema_overrides={"billed_charge": pl.Decimal(18, 2)})
+    text = pricer.price(claims, contract, schedules).explain("I1")
+    assert "multiple_procedure" in text and "(MULT PROC 4, diagnostic imaging: 50 % of the " \
+        "technical and 5 % of the professional component)" in text
