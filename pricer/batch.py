@@ -156,12 +156,17 @@ def sha256_file(path, chunk: int = 1 << 22) -> str:
 # ---------------------------------------------------------------------------------------------
 # whole claims out of a stream of record batches
 
+def _unequal(ids, value) -> np.ndarray:
+    """Positions of ``ids`` that are not ``value`` (nulls never are)."""
+    eq = pc.fill_null(pc.equal(ids, pa.scalar(value, ids.type)), False)
+    return np.flatnonzero(~np.asarray(eq.to_numpy(zero_copy_only=False), bool))
+
+
 def _leading(ids: pa.ChunkedArray | pa.Array, value) -> int:
     """How many leading entries of ``ids`` equal ``value`` (nulls never do)."""
     if value is None or len(ids) == 0:
         return 0
-    eq = pc.fill_null(pc.equal(ids, pa.scalar(value, ids.type)), False)
-    miss = np.flatnonzero(~np.asarray(eq.to_numpy(zero_copy_only=False), bool))
+    miss = _unequal(ids, value)
     return int(miss[0]) if len(miss) else len(ids)
 
 
@@ -170,8 +175,7 @@ def _trailing_start(ids) -> int:
     last = ids[len(ids) - 1].as_py()
     if last is None:
         return len(ids)
-    eq = pc.fill_null(pc.equal(ids, pa.scalar(last, ids.type)), False)
-    miss = np.flatnonzero(~np.asarray(eq.to_numpy(zero_copy_only=False), bool))
+    miss = _unequal(ids, last)
     return int(miss[-1]) + 1 if len(miss) else 0
 
 
@@ -334,9 +338,9 @@ def compute_part(part: Part, job: Job) -> tuple[dict, dict]:
     source = f"{part.path} ({part.name})"
     is_text = part.kind == "csv"
     batches = whole_claims(part_tables(part, job.batch_rows), job.batch_rows)
-    first = True
+    empty = True
     for table in batches:
-        first = False
+        empty = False
         rows_in += table.num_rows
         result = price_table(table, contract, schedules, source=source, is_text=is_text,
                              prior=prior)
@@ -346,7 +350,7 @@ def compute_part(part: Part, job: Job) -> tuple[dict, dict]:
         if prior is not None and result.reversals.height:
             writers["reversals"].write(result.reversals.to_arrow())
         totals.append(_totals(lines))
-    if first:  # no line: still a file with the output's columns
+    if empty:  # no line: still a file with the output's columns
         schema = input_schema(Path(part.path))
         result = price_table(schema.empty_table(), contract, schedules, source=source,
                              is_text=is_text, prior=prior)

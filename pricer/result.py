@@ -153,9 +153,12 @@ class PricingResult:
 
     @property
     def reversal_adjustments(self) -> pl.DataFrame:
-        if self._reversal_adjustments is None:
-            empty = self.adjustments.clear().drop("line_index")
-            self._reversal_adjustments = empty.with_columns(
+        if self._reversal_adjustments is None:  # none: the adjustments' columns, no rows
+            keys = pl.from_arrow(self.table.select(["claim_id", "line_number"]).slice(0, 0))
+            self._reversal_adjustments = keys.with_columns(
+                pl.lit(None, pl.Categorical).alias("group_code"),
+                pl.lit(None, pl.Int32).alias("carc"), pl.lit(None, MONEY).alias("amount"),
+                pl.lit(None, pl.Categorical).alias("step"),
                 pl.lit(None, pl.String).alias("reversed_by_claim_id"))
         return self._reversal_adjustments
 
