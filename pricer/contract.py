@@ -89,6 +89,11 @@ _OTHER_DEFAULTS: dict[str, Any] = {
     "carve_outs": [],
     "status_policy": {},
     "mue": None,
+    "method": "rbrvs",
+    "percent_of_medicare": None,
+    "conversion_factor_by_locality": {},
+    "anesthesia_conversion_factor_by_locality": {},
+    "periods": [],
 }
 _MEDICARE_DEFAULTS: dict[str, Any] = {
     **_OTHER_DEFAULTS,
@@ -101,7 +106,19 @@ _MEDICARE_DEFAULTS: dict[str, Any] = {
     "anesthesia_no_time_units_codes": ["01995", "01996"],
 }
 LOB_KEYS = tuple(_OTHER_DEFAULTS)
-CARVE_OUT_KEYS = ("hcpcs", "fee", "percent_of_charges")
+METHODS = ("rbrvs", "percent_of_medicare", "percent_of_charges")
+# The LOB whose pricing `percent_of_medicare` (method or carve-out) multiplies.
+MEDICARE_REFERENCE_LOB = "medicare"
+# The rates a dated period may change (docs/contract.md, "Terms by date").
+RATE_KEYS = ("method", "conversion_factor", "conversion_factor_by_locality", "rounding",
+             "percent_of_charges", "percent_of_medicare", "anesthesia_conversion_factor",
+             "anesthesia_conversion_factor_by_locality", "drug_percent_of_asp_limit")
+PERIOD_KEYS = ("effective_from", *RATE_KEYS)
+CARVE_OUT_KEYS = ("hcpcs", "hcpcs_range", "modifier", "effective_from", "effective_to", "fee",
+                  "percent_of_charges", "percent_of_medicare")
+CARVE_OUT_AMOUNTS = ("fee", "percent_of_charges", "percent_of_medicare")
+# A code range is expanded into its codes (tables.py): wider ranges are refused.
+CARVE_OUT_RANGE_MAX = 100_000
 
 GAP_FILL_SCHEMA = {
     "hcpcs": pl.String,
@@ -189,15 +206,111 @@ class FrozenMap(Mapping):
 
 @dataclass(frozen=True)
 class CarveOut:
-    """Code-specific reimbursement that wins over every schedule (rule book §5 step 2).
+    """Specific reimbursement that wins over every schedule (rule book §5 step 2).
 
-    Exactly one of ``fee`` (per unit, priced ``fee x units``) and ``percent_of_charges``
-    (a fraction of the billed charge) is set; lower of charges applies to both.
+    A carve-out names a code (``hcpcs``), a range of codes (``hcpcs_range``, both ends
+    included, codes of the same shape: ``("70010", "79999")``), a modifier that must be on
+    the line, or a code or range with a modifier; optionally the dates of service it covers.
+    Exactly one of ``fee`` (per unit, priced ``fee x units``), ``percent_of_charges`` (a
+    fraction of the billed charge) and ``percent_of_medicare`` (a fraction of what the
+    contract's Medicare LOB pays for the line) is set; lower of charges applies to all.
+    The first carve-out of the list that matches a line wins.
     """
 
-    hcpcs: str
+    hcpcs: str | None = None
     fee: Decimal | None = None
     percent_of_charges: Decimal | None = None
+    percent_of_medicare: Decimal | None = None
+    hcpcs_range: tuple[str, str] | None = None
+    modifier: str | None = None
+    effective_from: dt.date | None = None
+    effective_to: dt.date | None = None
+
+    def covers(self, hcpcs: str, modifiers=(), dos: dt.date | None = None) -> bool:
+        """Whether the carve-out applies to a line of this code, modifiers and date."""
+        if self.hcpcs is not None and hcpcs != self.hcpcs:
+            return False
+        if self.hcpcs_range is not None and not code_in_range(hcpcs, *self.hcpcs_range):
+            return False
+        if self.modifier is not None and self.modifier not in modifiers:
+            return False
+        if dos is not None:
+            if self.effective_from is not None and dos < self.effective_from:
+                return False
+            if self.effective_to is not None and dos > self.effective_to:
+                return False
+        return True
+
+    def canonical(self) -> dict:
+        return {
+            "hcpcs": self.hcpcs,
+            "hcpcs_range": list(self.hcpcs_range) if self.hcpcs_range else None,
+            "modifier": self.modifier,
+            "effective_from": self.effective_from.isoformat() if self.effective_from else None,
+            "effective_to": self.effective_to.isoformat() if self.effective_to else None,
+            "fee": _canon_number(self.fee),
+            "percent_of_charges": _canon_number(self.percent_of_charges),
+            "percent_of_medicare": _canon_number(self.percent_of_medicare),
+        }
+
+
+def code_shape(code: str) -> str:
+    """``D`` for a digit, ``L`` for a letter at each position: ``J9035`` -> ``LDDDD``."""
+    return "".join("D" if ch.isdigit() else "L" for ch in code)
+
+
+def code_in_range(code: str, low: str, high: str) -> bool:
+    """A code is in a range when it has the ends' shape and lies between them in text order.
+
+    The shape keeps ``0001T-0999T`` (Category III) from taking in anesthesia ``00100``.
+    """
+    return code_shape(code) == code_shape(low) and low <= code <= high
+
+
+def codes_in_range(low: str, high: str) -> list[str]:
+    """Every code of the range's shape from ``low`` to ``high``, in order."""
+    shape = code_shape(low)
+    alphabets = ["0123456789" if s == "D" else "ABCDEFGHIJKLMNOPQRSTUVWXYZ" for s in shape]
+    out = []
+
+    def walk(prefix: str, pos: int, lo_tight: bool, hi_tight: bool) -> None:
+        if pos == len(shape):
+            out.append(prefix)
+            return
+        chars = alphabets[pos]
+        for ch in chars:
+            if lo_tight and ch < low[pos]:
+                continue
+            if hi_tight and ch > high[pos]:
+                break
+            walk(prefix + ch, pos + 1, lo_tight and ch == low[pos], hi_tight and ch == high[pos])
+    walk("", 0, True, True)
+    return out
+
+
+def range_size(low: str, high: str) -> int:
+    """How many codes ``codes_in_range`` gives, without listing them."""
+    def rank(code: str) -> int:
+        r = 0
+        for ch in code:
+            base = 10 if ch.isdigit() else 26
+            r = r * base + (int(ch) if ch.isdigit() else ord(ch) - ord("A"))
+        return r
+    return rank(high) - rank(low) + 1
+
+
+@dataclass(frozen=True)
+class Rates:
+    """The rates of one LOB in effect over a range of dates (the base terms or a period)."""
+    method: str
+    conversion_factor: Decimal | str
+    conversion_factor_by_locality: Mapping[str, Decimal]
+    rounding: str
+    percent_of_charges: Decimal
+    percent_of_medicare: Decimal | None
+    anesthesia_conversion_factor: Decimal | str
+    anesthesia_conversion_factor_by_locality: Mapping[str, Decimal]
+    drug_percent_of_asp_limit: Decimal
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,18 +339,55 @@ class LobTerms:
     status_policy: Mapping[str, str] = field(default_factory=FrozenMap)
     mue: pl.DataFrame | None = field(default=None, repr=False)
     mue_source: str | None = None
+    method: str = "rbrvs"
+    percent_of_medicare: Decimal | None = None
+    conversion_factor_by_locality: Mapping[str, Decimal] = field(default_factory=FrozenMap)
+    anesthesia_conversion_factor_by_locality: Mapping[str, Decimal] = field(
+        default_factory=FrozenMap)
+    # (effective_from, the rate keys the period changes), in date order
+    periods: tuple[tuple[dt.date, Mapping[str, Any]], ...] = ()
 
     def __post_init__(self):
         # Read-only mappings: a frozen dataclass does not stop ``terms.status_policy[...] = x``.
-        object.__setattr__(self, "physical_status_units", FrozenMap(self.physical_status_units))
-        object.__setattr__(self, "status_policy", FrozenMap(self.status_policy))
+        for name in ("physical_status_units", "status_policy", "conversion_factor_by_locality",
+                     "anesthesia_conversion_factor_by_locality"):
+            object.__setattr__(self, name, FrozenMap(getattr(self, name)))
+        object.__setattr__(self, "periods", tuple(
+            (start, FrozenMap({k: FrozenMap(v) if isinstance(v, Mapping) else v
+                               for k, v in changes.items()}))
+            for start, changes in self.periods))
 
-    def carve_out(self, hcpcs: str) -> CarveOut | None:
-        """The carve-out for ``hcpcs``, or None."""
+    def carve_out(self, hcpcs: str, modifiers=(), dos: dt.date | None = None) -> CarveOut | None:
+        """The carve-out that wins for a line of ``hcpcs`` (first match), or None.
+
+        Without ``modifiers`` and ``dos`` only carve-outs that need neither can match.
+        """
         for c in self.carve_outs:
-            if c.hcpcs == hcpcs:
+            if dos is None and (c.effective_from or c.effective_to):
+                continue
+            if c.covers(hcpcs, modifiers, dos):
                 return c
         return None
+
+    def rate_periods(self) -> list[tuple[dt.date | None, Rates]]:
+        """The rates in effect from each date on (None: from the beginning), in date order.
+
+        Each period starts from the rates before it and changes the keys it gives.
+        """
+        current = {k: getattr(self, k) for k in RATE_KEYS}
+        out = [(None, Rates(**current))]
+        for start, changes in self.periods:
+            current = {**current, **changes}
+            out.append((start, Rates(**current)))
+        return out
+
+    def rates_at(self, dos: dt.date) -> Rates:
+        """The rates in effect on a date of service."""
+        chosen = None
+        for start, rates in self.rate_periods():
+            if start is None or start <= dos:
+                chosen = rates
+        return chosen
 
     def canonical(self) -> dict:
         """The terms as plain JSON-able values, independent of how the file wrote them."""
@@ -264,12 +414,19 @@ class LobTerms:
                 list(r) for r in self.mue.select("hcpcs", "max_units", "mai").rows()],
             "by_report_codes": list(self.by_report_codes),
             "physical_status_units": dict(sorted(self.physical_status_units.items())),
-            "carve_outs": [
-                {"hcpcs": c.hcpcs, "fee": _canon_number(c.fee),
-                 "percent_of_charges": _canon_number(c.percent_of_charges)}
-                for c in self.carve_outs
-            ],
+            "carve_outs": [_canon_carve_out(c) for c in self.carve_outs],
             "status_policy": dict(sorted(self.status_policy.items())),
+            # terms added later: only when set, so older contracts keep their hash
+            **{k: v for k, v in (
+                ("method", None if self.method == "rbrvs" else self.method),
+                ("percent_of_medicare", _canon_number(self.percent_of_medicare)),
+                ("conversion_factor_by_locality",
+                 _canon_map(self.conversion_factor_by_locality)),
+                ("anesthesia_conversion_factor_by_locality",
+                 _canon_map(self.anesthesia_conversion_factor_by_locality)),
+                ("periods", [[start.isoformat(), _canon_rates(changes)]
+                             for start, changes in self.periods]),
+            ) if v},
         }
 
     def __eq__(self, other) -> bool:
@@ -556,6 +713,35 @@ def _lob_terms(
                                          gap_cache)
     mue, mue_source = _gap_fill_key(v["mue"], key("mue"), base_dir, problems, gap_cache,
                                     loader=_load_mue)
+    method = _choice(v["method"], key("method"), METHODS, problems)
+    pom = None
+    if v["percent_of_medicare"] is not None:
+        pom = _decimal(v["percent_of_medicare"], key("percent_of_medicare"), FRACTION_PLACES,
+                       FRACTION_MAX, problems)
+    cf_loc = _locality_rates(v["conversion_factor_by_locality"],
+                             key("conversion_factor_by_locality"), problems)
+    anes_loc = _locality_rates(v["anesthesia_conversion_factor_by_locality"],
+                               key("anesthesia_conversion_factor_by_locality"), problems)
+    periods = _periods(v["periods"], key("periods"), problems)
+    if len(problems) == before:
+        # the method needs its percentage in every period it is in force
+        rates = {k: val for k, val in (("method", method), ("percent_of_medicare", pom))}
+        for start, changes in [(None, {}), *periods]:
+            rates.update({k: changes[k] for k in ("method", "percent_of_medicare")
+                          if k in changes})
+            where = key("periods") + f" from {start}" if start else path
+            if rates["method"] == "percent_of_medicare":
+                if lob == MEDICARE_REFERENCE_LOB:
+                    problems.append(f"{where}: method \"percent_of_medicare\" cannot price the "
+                                    f"Medicare LOB itself (the Medicare LOB is its reference)")
+                elif rates["percent_of_medicare"] is None:
+                    problems.append(f"{where}: method \"percent_of_medicare\" needs "
+                                    f"percent_of_medicare (e.g. 1.20 for 120 %)")
+        if lob == MEDICARE_REFERENCE_LOB and any(
+                c.percent_of_medicare is not None for c in carve_outs):
+            problems.append(f"{key('carve_outs')}: percent_of_medicare carve-outs cannot be "
+                            f"used in the Medicare LOB itself (the Medicare LOB is their "
+                            f"reference)")
 
     if len(problems) > before:
         return None
@@ -578,6 +764,11 @@ def _lob_terms(
         status_policy=status_policy,
         mue=mue,
         mue_source=mue_source,
+        method=method,
+        percent_of_medicare=pom,
+        conversion_factor_by_locality=cf_loc,
+        anesthesia_conversion_factor_by_locality=anes_loc,
+        periods=periods,
     )
 
 
@@ -599,12 +790,19 @@ def _raw_terms(terms: LobTerms) -> dict:
         "by_report_codes": list(terms.by_report_codes),
         "physical_status_units": dict(terms.physical_status_units),
         "carve_outs": [
-            {k: val for k, val in (("hcpcs", c.hcpcs), ("fee", c.fee),
-                                   ("percent_of_charges", c.percent_of_charges))
-             if val is not None}
+            {k: (list(val) if isinstance(val, tuple) else val)
+             for k, val in dataclasses.asdict(c).items() if val is not None}
             for c in terms.carve_outs
         ],
         "status_policy": dict(terms.status_policy),
+        "method": terms.method,
+        "percent_of_medicare": terms.percent_of_medicare,
+        "conversion_factor_by_locality": dict(terms.conversion_factor_by_locality),
+        "anesthesia_conversion_factor_by_locality": dict(
+            terms.anesthesia_conversion_factor_by_locality),
+        "periods": [{"effective_from": start, **{k: dict(v) if isinstance(v, Mapping) else v
+                                                 for k, v in changes.items()}}
+                    for start, changes in terms.periods],
     }
 
 
@@ -758,42 +956,171 @@ def _physical_status_units(value: Any, path: str, problems: list[str]) -> dict[s
 
 
 def _carve_outs(value: Any, path: str, problems: list[str]) -> tuple[CarveOut, ...]:
+    example = '{ hcpcs = "99385", fee = 150.00 }'
     if not isinstance(value, (list, tuple)):
-        problems.append(f"{path}: must be a list of tables like {{ hcpcs = \"99385\", "
-                        f"fee = 150.00 }}, got {value!r}")
+        problems.append(f"{path}: must be a list of tables like {example}, got {value!r}")
         return ()
     out: list[CarveOut] = []
-    seen: dict[str, int] = {}
+    seen: dict[tuple, int] = {}
     for i, item in enumerate(value):
         p = f"{path}[{i}]"
         if not isinstance(item, Mapping):
-            problems.append(f"{p}: must be a table like {{ hcpcs = \"99385\", fee = 150.00 }}, "
-                            f"got {item!r}")
+            problems.append(f"{p}: must be a table like {example}, got {item!r}")
             continue
+        before = len(problems)
         _check_keys(item, CARVE_OUT_KEYS, f"{p}.", problems)
-        if "hcpcs" not in item:
-            problems.append(f"{p}.hcpcs: missing (required)")
-            code = None
+        if not any(k in item for k in ("hcpcs", "hcpcs_range", "modifier")):
+            problems.append(f"{p}.hcpcs: missing: give hcpcs (a code or a list of codes), "
+                            f"hcpcs_range or modifier")
+        if "hcpcs" in item and "hcpcs_range" in item:
+            problems.append(f"{p}: give hcpcs or hcpcs_range, not both")
+        codes: list[str | None] = [None]
+        if "hcpcs" in item:
+            raw = item["hcpcs"]
+            codes = (list(_codes(raw, f"{p}.hcpcs", problems)) if isinstance(raw, (list, tuple))
+                     else [_code(raw, f"{p}.hcpcs", problems)])
+            if not codes:
+                problems.append(f"{p}.hcpcs: an empty list names no code")
+        code_range = None
+        if "hcpcs_range" in item:
+            code_range = _code_range(item["hcpcs_range"], f"{p}.hcpcs_range", problems)
+        modifier = None
+        if "modifier" in item:
+            m = item["modifier"]
+            modifier = m.strip().upper() if isinstance(m, str) else None
+            if modifier is None or not _MODIFIER_RE.match(modifier):
+                problems.append(f"{p}.modifier: {m!r} is not a modifier (2 characters 0-9, A-Z)")
+        start = _date(item.get("effective_from"), f"{p}.effective_from", problems)
+        end = _date(item.get("effective_to"), f"{p}.effective_to", problems)
+        if start and end and end < start:
+            problems.append(f"{p}: effective_to {end} is before effective_from {start}")
+        given = [k for k in CARVE_OUT_AMOUNTS if k in item]
+        if len(given) != 1:
+            problems.append(f"{p}: give exactly one of {', '.join(CARVE_OUT_AMOUNTS)}")
+            continue
+        amount = {k: None for k in CARVE_OUT_AMOUNTS}
+        kind = given[0]
+        if kind == "fee":
+            amount[kind] = _decimal(item[kind], f"{p}.{kind}", FEE_PLACES, FEE_MAX, problems)
         else:
-            code = _code(item["hcpcs"], f"{p}.hcpcs", problems)
-        has_fee, has_pct = "fee" in item, "percent_of_charges" in item
-        if has_fee == has_pct:
-            problems.append(f"{p}: give exactly one of fee, percent_of_charges")
+            amount[kind] = _decimal(item[kind], f"{p}.{kind}", FRACTION_PLACES, FRACTION_MAX,
+                                    problems)
+        if len(problems) > before or None in codes and "hcpcs" in item:
             continue
-        fee = pct = None
-        if has_fee:
-            fee = _decimal(item["fee"], f"{p}.fee", FEE_PLACES, FEE_MAX, problems)
-        else:
-            pct = _decimal(item["percent_of_charges"], f"{p}.percent_of_charges",
-                           FRACTION_PLACES, FRACTION_MAX, problems)
-        if code is None or (fee is None and pct is None):
+        for code in codes:
+            c = CarveOut(hcpcs=code, hcpcs_range=code_range, modifier=modifier,
+                         effective_from=start, effective_to=end, **amount)
+            covers = (code, code_range, modifier, start, end)
+            if covers in seen:
+                # the first match wins: the second could never apply
+                what = code or (f"{code_range[0]}-{code_range[1]}" if code_range else modifier)
+                problems.append(f"{p}.hcpcs: {what} is already carved out at "
+                                f"{path}[{seen[covers]}] for the same lines")
+                continue
+            seen[covers] = i
+            out.append(c)
+    return tuple(out)
+
+
+def _code_range(value: Any, path: str, problems: list[str]) -> tuple[str, str] | None:
+    if isinstance(value, str) and value.count("-") == 1:
+        value = value.split("-")
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        problems.append(f"{path}: must be two codes, [\"70010\", \"79999\"] or "
+                        f"\"70010-79999\", got {value!r}")
+        return None
+    low = _code(value[0], f"{path}[0]", problems)
+    high = _code(value[1], f"{path}[1]", problems)
+    if low is None or high is None:
+        return None
+    if code_shape(low) != code_shape(high):
+        problems.append(f"{path}: {low} and {high} are codes of different shapes (digits and "
+                        f"letters at other places); a range joins codes like 70010-79999 or "
+                        f"J0000-J9999")
+        return None
+    if high < low:
+        problems.append(f"{path}: {high} comes before {low}")
+        return None
+    if range_size(low, high) > CARVE_OUT_RANGE_MAX:
+        problems.append(f"{path}: {low}-{high} holds {range_size(low, high):,} codes; split "
+                        f"it into ranges of at most {CARVE_OUT_RANGE_MAX:,}")
+        return None
+    return low, high
+
+
+def _date(value: Any, path: str, problems: list[str]) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and _DATE_TEXT_RE.match(value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    problems.append(f"{path}: must be a date (2025-07-01), got {value!r}")
+    return None
+
+
+def _locality_rates(value: Any, path: str, problems: list[str]) -> dict[str, Decimal]:
+    if not isinstance(value, Mapping):
+        problems.append(f"{path}: must be a table like {{ \"02402-02\" = 60.00 }}, "
+                        f"got {value!r}")
+        return {}
+    out = {}
+    for loc, rate in value.items():
+        name = loc.strip() if isinstance(loc, str) else loc
+        if not isinstance(name, str) or not _LOCALITY_RE.match(name):
+            problems.append(f"{path}.{loc}: not a locality 'MMMMM-LL' (e.g. '02402-02')")
             continue
-        if code in seen:
-            # Two terms for one code: which one wins would be a guess.
-            problems.append(f"{p}.hcpcs: {code} is already carved out at {path}[{seen[code]}]")
+        d = _decimal(rate, f"{path}.{loc}", CF_PLACES, CF_MAX, problems)
+        if d is not None:
+            out[name] = d
+    return out
+
+
+def _periods(value: Any, path: str, problems: list[str]) -> tuple:
+    example = '[[lob.commercial.periods]] effective_from = 2025-07-01, conversion_factor = 60.00'
+    if not isinstance(value, (list, tuple)):
+        problems.append(f"{path}: must be a list of tables ({example}), got {value!r}")
+        return ()
+    out = []
+    for i, item in enumerate(value):
+        p = f"{path}[{i}]"
+        if not isinstance(item, Mapping):
+            problems.append(f"{p}: must be a table ({example}), got {item!r}")
             continue
-        seen[code] = i
-        out.append(CarveOut(hcpcs=code, fee=fee, percent_of_charges=pct))
+        _check_keys(item, PERIOD_KEYS, f"{p}.", problems)
+        if "effective_from" not in item:
+            problems.append(f"{p}.effective_from: missing (required)")
+            continue
+        start = _date(item["effective_from"], f"{p}.effective_from", problems)
+        changes: dict[str, Any] = {}
+        for k in RATE_KEYS:
+            if k not in item:
+                continue
+            kp = f"{p}.{k}"
+            if k == "method":
+                changes[k] = _choice(item[k], kp, METHODS, problems)
+            elif k == "rounding":
+                changes[k] = _choice(item[k], kp, ROUNDINGS, problems)
+            elif k in ("conversion_factor", "anesthesia_conversion_factor"):
+                changes[k] = _decimal_or_cms(item[k], kp, CF_PLACES, CF_MAX, problems)
+            elif k.endswith("_by_locality"):
+                changes[k] = _locality_rates(item[k], kp, problems)
+            else:
+                changes[k] = _decimal(item[k], kp, FRACTION_PLACES, FRACTION_MAX, problems)
+        if not changes:
+            problems.append(f"{p}: changes nothing (give at least one of {', '.join(RATE_KEYS)})")
+        if start is None:
+            continue
+        if out and start <= out[-1][0]:
+            problems.append(f"{p}.effective_from: {start} is not after the period before it "
+                            f"({out[-1][0]}); list periods in date order")
+            continue
+        out.append((start, changes))
     return tuple(out)
 
 
@@ -1112,6 +1439,23 @@ def _parse_scaled(text: str, col: str, places: int, maximum: Decimal, scale: int
         bad(col, f"{text!r} {wrong}")
         return None
     return abs(to_scaled(d, scale, col))
+
+
+def _canon_map(values: Mapping[str, Decimal]) -> dict:
+    return {k: _canon_number(v) for k, v in sorted(values.items())}
+
+
+def _canon_rates(changes: Mapping[str, Any]) -> dict:
+    return {k: _canon_map(v) if isinstance(v, Mapping) else
+            (_canon_number(v) if isinstance(v, Decimal) else v)
+            for k, v in sorted(changes.items())}
+
+
+def _canon_carve_out(c: CarveOut) -> dict:
+    # the keys of the first carve-outs (code, fee or percent of charges) as they were hashed
+    d = c.canonical()
+    return {k: v for k, v in d.items()
+            if v is not None or k in ("hcpcs", "fee", "percent_of_charges")}
 
 
 def _canon_number(value: Decimal | str | None) -> str | None:

@@ -10,7 +10,8 @@ from types import SimpleNamespace
 import pyarrow as pa
 
 from pricer.claims import check_columns, encode_claims, read_claims
-from pricer.pricing_nb import allocate_out, multiple_procedures_nb, price_lines_nb
+from pricer.pricing_nb import (allocate_out, multiple_procedures_nb, percent_of_medicare_nb,
+                               price_lines_nb)
 from pricer.replacements import read_prior, reversals
 from pricer.result import OUTPUT_COLUMNS, PricingResult, adjustments_table, output_columns
 from pricer.tables import reference_arrays
@@ -40,6 +41,10 @@ def run_kernel(enc, arrays, out=None):
     multiple_procedures_nb(enc.claim_order, enc.claim_starts, enc.dos, enc.code, enc.modifiers,
                            enc.units, enc.npi_offsets, enc.npi_data, enc.npi_valid, enc.billed,
                            enc.deductible, enc.copay, enc.coinsurance, enc.qmb, enc.lob, out)
+    t = arrays.kernel
+    if (t.rate_method == 1).any() or (t.cr_type == 3).any():  # tables.RATE_POM, CARVE_POM
+        percent_of_medicare_nb(enc.billed, enc.deductible, enc.copay, enc.coinsurance, enc.qmb,
+                               enc.lob, out)
     return out
 
 

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from pricer.vocabulary import (
-    A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, DENIED, F, LOB_MEDICAID, M_ANESTHESIA,
+    LOBS, M_PCT_MEDICARE, A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, DENIED, F, LOB_MEDICAID, M_ANESTHESIA,
     M_BUNDLED, M_CARVE_OUT, M_DENIED, M_DRUG, M_GAP_FILL, M_PCT_CHARGES, M_RBRVS, M_REJECTED,
     MOD, PRE_DENIALS, PRICED, R, REJECTED, S_ASSISTANT, S_BILATERAL, S_CO_SURGERY, S_MULTIPLE,
     S_OPPS_CAP, VOID, M_VOID, CARC_VOID,
@@ -31,7 +31,7 @@ KernelOut = namedtuple("KernelOut", [
     "coinsurance", "paid", "liability", "total_rvu", "cf", "base_units", "time_units",
     "drug_coins", "version_kind", "version_idx", "gap_source", "carc", "fee_full",
     "policy_step", "fee_cut", "fee_num", "mult", "rvu_status", "bilat", "claim_step",
-    "mue_denied", "mp_part", "mp_key",
+    "mue_denied", "mp_part", "mp_key", "pom",
 ])
 
 
@@ -55,7 +55,7 @@ def allocate_out(n: int) -> KernelOut:
         gap_source=a(np.int32), carc=a(np.int16), fee_full=a(np.int64),
         policy_step=a(np.uint8), fee_cut=a(np.int64), fee_num=a(np.int64), mult=a(np.uint8),
         rvu_status=a(np.uint8), bilat=a(np.uint8), claim_step=a(np.uint8),
-        mue_denied=a(np.int64), mp_part=a(np.int64), mp_key=a(np.int32),
+        mue_denied=a(np.int64), mp_part=a(np.int64), mp_key=a(np.int32), pom=a(np.int32),
     )
 
 
@@ -83,6 +83,9 @@ _P_FAMILY = 5  # tables.P_IMAGING_FAMILY
 _R_ANES_MIN, _R_26TC, _R_PCTC_ROW = R["anesthesia_minutes_implausible"], R["modifier_26_and_tc"], R["pctc_row_missing"]
 _R_PCTC_REQ, _R_ANES_MOD, _R_NDC = R["pctc_modifier_required"], R["anesthesia_modifier_missing"], R["ndc_missing"]
 _R_STATUS_DENIED, _R_STATUS_BUNDLED = R["status_denied"], R["status_bundled"]
+_MEDICARE = LOBS.index("medicare")  # contract.MEDICARE_REFERENCE_LOB
+_RATE_POM, _RATE_POC = 1, 2  # tables.RATE_POM, RATE_POC
+_CARVE_FEE, _CARVE_POC, _CARVE_POM = 1, 2, 3  # tables.CARVE_*
 
 
 @njit(cache=True, inline="always")
@@ -95,6 +98,36 @@ def half_up(num, den):
 def _put_wide(a, i, value):
     a[i, 0] = value
     a[i, 1] = -1 if value < 0 else 0  # sign extension into the high word
+
+
+@njit(cache=True, inline="always")
+def _rates(t, L, dos):
+    """The contract's rate set of LOB ``L`` in force on ``dos`` (the latest period started)."""
+    r = t.rate_lo[L]
+    for q in range(t.rate_lo[L] + 1, t.rate_lo[L + 1]):
+        if t.rate_from[q] <= dos:
+            r = q
+    return r
+
+
+@njit(cache=True, inline="always")
+def _carve_out(t, L, c, mods, i, dos):
+    """The first carve-out of LOB ``L`` covering the line (code, modifier, date), or -1."""
+    key = L * t.n_codes + c
+    for q in range(t.co_offsets[key], t.co_offsets[key + 1]):
+        r = t.co_rules[q]
+        if t.cr_from[r] > dos or dos > t.cr_to[r]:
+            continue
+        m = t.cr_mod[r]
+        if m != 0:
+            on_line = False
+            for j in range(mods.shape[1]):
+                if mods[i, j] == m:
+                    on_line = True
+            if not on_line:
+                continue
+        return r
+    return -1
 
 
 @njit(cache=True, inline="always")
@@ -287,11 +320,28 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
 
         base_units = -1
         pre_denial = reason == _R_TIMELY or reason == _R_EM_FACILITY or reason == _R_VOID
+        # the contract terms the line is priced by: its LOB's, or for percent of Medicare
+        # (the LOB's method or a carve-out) the Medicare LOB's, times the percentage `pom`
+        P = L
+        pom = 0
+        rule = -1
+        R = 0
         if reason == 0 or (pre_denial and reason != _R_VOID):
+            rule = _carve_out(t, L, c, mods, i, dos)
+            R = _rates(t, L, dos)
+            if rule >= 0 and t.cr_type[rule] == _CARVE_POM:
+                pom = -t.cr_value[rule]  # negative: the method reported is carve_out
+                P = _MEDICARE
+            elif rule < 0 and t.rate_method[R] == _RATE_POM:
+                pom = t.rate_pom[R]
+                P = _MEDICARE
+            if P != L:
+                rule = _carve_out(t, P, c, mods, i, dos)
+                R = _rates(t, P, dos)
             bv = _newest_since(dos, t.base_from)
             if bv >= 0:
                 base_units = t.base_units[bv, sc]
-            if base_units >= 0 and t.carve_type[L, c] == 0 and units > 1440:
+            if base_units >= 0 and rule < 0 and units > 1440:
                 reason = _R_ANES_MIN
                 flags |= _F_ANES_MIN
                 pre_denial = False
@@ -300,13 +350,13 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         # the billed charge; the line is priced on the units allowed and the rest of the charge
         mue_denied = 0
         mue_all = False
-        if reason == 0 and base_units < 0 and t.mue[L, c] >= 0 and units > t.mue[L, c]:
-            if t.mue[L, c] == 0:
+        if reason == 0 and base_units < 0 and t.mue[P, c] >= 0 and units > t.mue[P, c]:
+            if t.mue[P, c] == 0:
                 mue_all = True
             else:
-                mue_denied = half_up(billed * (units - t.mue[L, c]), units) if billed > 0 else 0
+                mue_denied = half_up(billed * (units - t.mue[P, c]), units) if billed > 0 else 0
                 billed -= mue_denied
-                units = t.mue[L, c]
+                units = t.mue[P, c]
 
         fee_full = -1
         fee_num = -1
@@ -368,21 +418,26 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
             sel = 1 if has26 else (2 if hastc else (3 if has53 else 0))
 
             done = False
-            ct = t.carve_type[L, c]
-            if ct == 1:
-                fee = t.carve_value[L, c] * units
+            ct = t.cr_type[rule] if rule >= 0 else 0
+            if ct == _CARVE_FEE:
+                fee = t.cr_value[rule] * units
                 fee_num = fee * 100_000_000 if fee < _NUM_LIMIT else -1
                 method = M_CARVE_OUT
                 done = True
-            elif ct == 2:
-                fee = half_up(billed * t.carve_value[L, c], 10_000)
+            elif ct == _CARVE_POC:
+                fee = half_up(billed * t.cr_value[rule], 10_000)
                 method = M_CARVE_OUT
+                done = True
+            elif t.rate_method[R] == _RATE_POC:  # the LOB's method: every line % of charges
+                fee = half_up(billed * t.rate_pct_charges[R], 10_000)
+                method = M_PCT_CHARGES
+                flags |= _F_PREPAY
                 done = True
 
             # §7 anesthesia
             if not done and base_units >= 0:
                 av = _vintage(dos, t.anes_from, t.anes_to)
-                acf = t.lob_anes_cf[L]
+                acf = t.rate_anes_cf[R, loc]
                 if acf < 0 and av >= 0:
                     acf = t.anes_cf[av, loc]
                 if acf < 0:
@@ -401,14 +456,14 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                             base_t = 30
                             time_t = 0
                         else:
-                            base_t = (base_units + t.ps_units[L, ps]) * 10
-                            if t.no_time[L, c]:
+                            base_t = (base_units + t.ps_units[P, ps]) * 10
+                            if t.no_time[P, c]:
                                 time_t = 0
-                            elif t.neuraxial[L, c]:
+                            elif t.neuraxial[P, c]:
                                 extra = units - 60 if units > 60 else 0
                                 time_t = (5 + (extra + 59) // 60) * 10
                             else:
-                                time_t = half_up(units * t.lob_tuph[L] * 10, 60)
+                                time_t = half_up(units * t.lob_tuph[P] * 10, 60)
                         amount = half_up((base_t + time_t) * acf, 1000)
                         pct = 50 if (pay_mod == _MOD_QK or pay_mod == _MOD_QX or pay_mod == _MOD_QY) else 100
                         fee = half_up(amount * pct, 100)
@@ -424,14 +479,14 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                 limit = t.asp_limit[q, sc] if q >= 0 else -1
                 if limit >= 0:
                     done = True
-                    if t.lob_require_ndc[L] and not ndc_ok[i]:
+                    if t.lob_require_ndc[P] and not ndc_ok[i]:
                         status = DENIED
                         method = M_DENIED
                         carc = 16
                         reason = _R_NDC
                         flags |= _F_NDC
                     else:
-                        fee = half_up(limit * units * t.lob_drug_pct[L], 100_000)
+                        fee = half_up(limit * units * t.rate_drug_pct[R], 100_000)
                         method = M_DRUG
                         drug_coins = t.asp_coins[q, sc]
                         vkind = V_ASP
@@ -456,16 +511,16 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                             if t.rvu_status[v, sc, r] != 0:
                                 st = t.rvu_status[v, sc, r]
                                 break
-                    action = t.policy_action[L, st]
+                    action = t.policy_action[P, st]
                     if action == A_BUNDLED:
                         status = DENIED
                         method = M_BUNDLED
-                        carc = t.policy_carc[L, st]
+                        carc = t.policy_carc[P, st]
                         reason = _R_STATUS_BUNDLED
                     elif action == A_DENY:
                         status = DENIED
                         method = M_DENIED
-                        carc = t.policy_carc[L, st]
+                        carc = t.policy_carc[P, st]
                         reason = _R_STATUS_DENIED
                     elif action == A_GAP_FILL:
                         gap = True
@@ -503,14 +558,14 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                                     flags |= _F_NO_SCHED
                                     gap = True
                                 else:
-                                    cf = t.lob_cf[L] if t.lob_cf[L] >= 0 else t.rvu_cf[v]
+                                    cf = t.rate_cf[R, loc] if t.rate_cf[R, loc] >= 0 else t.rvu_cf[v]
                                     per_unit, total_rvu = _rbrvs_unit(
                                         t.gpci_work, t.gpci_work_nofloor, t.gpci_pe, t.gpci_mp,
                                         t.gpci_floor_through, w, pe, mp, g, loc, dos, cf,
-                                        t.lob_rounding[L])
+                                        t.rate_rounding[R])
                                     # §11 OPPS cap: Medicare, non-facility, imaging codes
                                     uncapped = per_unit
-                                    if t.lob_opps_cap[L] and not facility[i]:
+                                    if t.lob_opps_cap[P] and not facility[i]:
                                         ov = _vintage(dos, t.opps_from, t.opps_to)
                                         if ov >= 0 and t.opps_slot[ov, sc, row] >= 0:
                                             cap = t.opps_cap[t.opps_slot[ov, sc, row], loc]
@@ -546,7 +601,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                                         else:
                                             mp_part, mp_key = _mp_parts(
                                                 t, v, sc, row, mi, fee, units, facility[i], g,
-                                                loc, dos, cf, t.lob_rounding[L])
+                                                loc, dos, cf, t.rate_rounding[R])
                                     if reason != 0:  # CO-54: no version reported
                                         status = DENIED
                                         method = M_DENIED
@@ -556,9 +611,9 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
 
                 # §5 step 6: gap-fill chain
                 if gap:
-                    if unlisted[i] or t.by_report[L, c]:
+                    if unlisted[i] or t.by_report[P, c]:
                         by_report = True
-                    key = L * t.carve_type.shape[1] + c
+                    key = P * t.n_codes + c
                     best = -1
                     for r in range(t.gf_offsets[key], t.gf_offsets[key + 1]):
                         if t.gf_from[r] > dos or dos > t.gf_to[r]:
@@ -585,7 +640,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                             priced = True
                         else:
                             g = _vintage(dos, t.gpci_from, t.gpci_to)
-                            cf = t.lob_cf[L]
+                            cf = t.rate_cf[R, loc]
                             if cf < 0 and v >= 0:
                                 cf = t.rvu_cf[v]
                             if g < 0 or cf < 0 or t.gpci_work[g, loc] < 0:
@@ -595,7 +650,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                                 per_unit, total_rvu = _rbrvs_unit(
                                     t.gpci_work, t.gpci_work_nofloor, t.gpci_pe, t.gpci_mp,
                                     t.gpci_floor_through, t.gf_work[best], pe, t.gf_mp[best], g,
-                                    loc, dos, cf, t.lob_rounding[L])
+                                    loc, dos, cf, t.rate_rounding[R])
                                 fee = per_unit * units
                                 fee_num = fee * 100_000_000 if fee < _NUM_LIMIT else -1
                                 cf_used = cf
@@ -608,7 +663,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                         fee_num = -1
                         total_rvu = -1
                         cf_used = -1
-                        fee = half_up(billed * t.lob_pct_charges[L], 10_000)
+                        fee = half_up(billed * t.rate_pct_charges[R], 10_000)
                         method = M_PCT_CHARGES
                         flags |= _F_PREPAY
                 if by_report:
@@ -674,6 +729,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         o.claim_step[i] = S_MULTIPLE
         o.mp_part[i] = mp_part
         o.mp_key[i] = mp_key
+        o.pom[i] = pom if status == PRICED else 0
 
 
 @njit(cache=True, parallel=True)
@@ -1054,3 +1110,25 @@ def _claims_range(k0, k1, order, starts, dos, code, mods, units, npi_offsets, np
         if parts > 1:  # after RT/LT pairing, which they leave alone
             _claim_parts(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, billed, ded,
                          copay, coins, qmb, lob, o)
+
+
+@njit(cache=True, parallel=True)
+def percent_of_medicare_nb(billed, ded, copay, coins, qmb, lob, o):
+    """Lines priced as the Medicare LOB would (``o.pom`` != 0), after every claim-level
+    policy: their fee schedule amounts times the percentage, rounded half-up to the cent,
+    then lower of charges and cost share again. A negative ``pom`` marks a carve-out."""
+    n = o.pom.shape[0]
+    block = 16_384
+    for b in prange((n + block - 1) // block):
+        for i in range(b * block, min(n, (b + 1) * block)):
+            f = o.pom[i]
+            if f == 0 or o.status[i] != PRICED:
+                continue
+            pct = f if f > 0 else -f
+            fee = half_up(o.fee[i, 0] * pct, 10_000)
+            if o.fee_full[i] >= 0:
+                o.fee_full[i] = half_up(o.fee_full[i] * pct, 10_000)
+            if o.fee_cut[i] >= 0:
+                o.fee_cut[i] = half_up(o.fee_cut[i] * pct, 10_000)
+            o.method[i] = M_PCT_MEDICARE if f > 0 else M_CARVE_OUT
+            _settle_line(i, fee, billed, ded, copay, coins, qmb, lob, o.flags[i], o)

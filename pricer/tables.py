@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pricer.claims import days_of
+from pricer.contract import codes_in_range
 from pricer.money import CF_SCALE, CENTS, FRACTION_SCALE, to_scaled
 from pricer.vocabulary import (
     A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, A_RBRVS, LOBS, MEDICARE_LOBS, MOD, MOD_INVALID,
@@ -40,9 +41,14 @@ KernelTables = namedtuple("KernelTables", [
     "base_from", "base_units",
     "asp_from", "asp_to", "asp_limit", "asp_coins", "asp_any",
     "opps_from", "opps_to", "opps_slot", "opps_cap", "lob_opps_cap",
-    "lob_cf", "lob_rounding", "lob_pct_charges", "lob_anes_cf", "lob_tuph", "lob_drug_pct",
-    "lob_require_ndc", "ps_units", "neuraxial", "no_time", "by_report", "carve_type",
-    "carve_value", "policy_action", "policy_carc", "mue",
+    "n_codes", "lob_tuph", "lob_require_ndc", "ps_units", "neuraxial", "no_time", "by_report",
+    "policy_action", "policy_carc", "mue",
+    # rates by date: the rate sets of LOB L are rate_lo[L]..rate_lo[L + 1] - 1, each in force
+    # from rate_from; CFs per locality (-1: the schedule's, "cms")
+    "rate_lo", "rate_from", "rate_method", "rate_cf", "rate_rounding", "rate_pct_charges",
+    "rate_pom", "rate_anes_cf", "rate_drug_pct",
+    # carve-outs: candidate rules of (LOB, code) in contract order, co_offsets[L * C + c]
+    "co_offsets", "co_rules", "cr_mod", "cr_from", "cr_to", "cr_type", "cr_value",
     "gf_offsets", "gf_mod", "gf_from", "gf_to", "gf_fee", "gf_work", "gf_pe_nf", "gf_pe_f",
     "gf_mp", "gf_source",
 ])
@@ -239,16 +245,127 @@ def _cf(value, what) -> int:
     return -1 if isinstance(value, str) else to_scaled(value, CF_SCALE, what)
 
 
-def _contract_arrays(sched: ScheduleArrays, contract) -> ReferenceArrays:
-    terms = [contract.terms(lob) for lob in LOBS]
+# rate_method values; carve-out types (cr_type)
+RATE_RBRVS, RATE_POM, RATE_POC = 0, 1, 2
+CARVE_FEE, CARVE_POC, CARVE_POM = 1, 2, 3
+_RATE_METHODS = {"rbrvs": RATE_RBRVS, "percent_of_medicare": RATE_POM,
+                 "percent_of_charges": RATE_POC}
+_FIRST_DAY = np.iinfo(np.int32).min
+
+
+def _contract_codes(contract) -> set[str]:
+    """Codes a contract names that need a code slot of their own."""
     extra = set()
-    for t in terms:
+    for lob in LOBS:
+        t = contract.terms(lob)
         extra.update(t.neuraxial_labor_codes, t.anesthesia_no_time_units_codes, t.by_report_codes)
-        extra.update(c.hcpcs for c in t.carve_outs)
+        for c in t.carve_outs:
+            if c.hcpcs is not None:
+                extra.add(c.hcpcs)
+            if c.hcpcs_range is not None:  # codes no table knows yet may fall in the range
+                extra.update(codes_in_range(*c.hcpcs_range))
         if t.gap_fill is not None:
             extra.update(t.gap_fill["hcpcs"].to_list())
         if t.mue is not None:
             extra.update(t.mue["hcpcs"].to_list())
+    return extra
+
+
+def _contract_modifiers(contract) -> set[str]:
+    """Modifiers gap-fill rows and carve-outs name (the rule book may give them no meaning)."""
+    mods = set()
+    for lob in LOBS:
+        t = contract.terms(lob)
+        if t.gap_fill is not None:
+            mods.update(m for m in t.gap_fill["modifier"].to_list() if m)
+        mods.update(c.modifier for c in t.carve_outs if c.modifier)
+    return mods
+
+
+def _rate_arrays(k: dict, terms, loc_index: dict) -> None:
+    K, L = len(terms), len(loc_index)
+    sets = []
+    k["rate_lo"] = np.zeros(K + 1, np.int64)
+    for li, t in enumerate(terms):
+        k["rate_lo"][li] = len(sets)
+        sets.extend(t.rate_periods())
+    k["rate_lo"][K] = len(sets)
+    n = len(sets)
+    k["rate_from"] = np.array([_FIRST_DAY if start is None else days_of(start)
+                               for start, _ in sets], np.int32)
+    k["rate_method"] = np.array([_RATE_METHODS[r.method] for _, r in sets], np.int8)
+    k["rate_rounding"] = np.array([1 if r.rounding == "cms" else 0 for _, r in sets], np.int8)
+    k["rate_pct_charges"] = np.array(
+        [to_scaled(r.percent_of_charges, FRACTION_SCALE, "percent_of_charges") for _, r in sets],
+        np.int64)
+    k["rate_pom"] = np.array(
+        [0 if r.percent_of_medicare is None else
+         to_scaled(r.percent_of_medicare, FRACTION_SCALE, "percent_of_medicare")
+         for _, r in sets], np.int64)
+    k["rate_drug_pct"] = np.array(
+        [to_scaled(r.drug_percent_of_asp_limit, FRACTION_SCALE, "drug_percent_of_asp_limit")
+         for _, r in sets], np.int64)
+    for name, key, by in (("rate_cf", "conversion_factor", "conversion_factor_by_locality"),
+                          ("rate_anes_cf", "anesthesia_conversion_factor",
+                           "anesthesia_conversion_factor_by_locality")):
+        a = np.empty((n, L), np.int64)
+        for ri, (_, r) in enumerate(sets):
+            a[ri, :] = _cf(getattr(r, key), key)
+            for loc, cf in dict(getattr(r, by)).items():
+                if loc not in loc_index:
+                    raise ValueError(f"contract: {by}: {loc} is not a locality of the loaded "
+                                     f"GPCI files")
+                a[ri, loc_index[loc]] = _cf(cf, by)
+        k[name] = a
+
+
+def _carve_out_arrays(k: dict, terms, index: dict, modifier_index: dict, C: int) -> None:
+    K = len(terms)
+    rules = []  # (LOB, code slots, modifier id, from, to, type, value)
+    for li, t in enumerate(terms):
+        for co in t.carve_outs:
+            if co.hcpcs is not None:
+                slots = [index[co.hcpcs]]
+            elif co.hcpcs_range is not None:
+                slots = [index[c] for c in codes_in_range(*co.hcpcs_range)]
+            else:
+                slots = range(C)  # a modifier alone: every code
+            if co.fee is not None:
+                kind, value = CARVE_FEE, to_scaled(co.fee, CENTS, "carve_outs.fee")
+            elif co.percent_of_charges is not None:
+                kind, value = CARVE_POC, to_scaled(co.percent_of_charges, FRACTION_SCALE,
+                                                   "carve_outs.percent_of_charges")
+            else:
+                kind, value = CARVE_POM, to_scaled(co.percent_of_medicare, FRACTION_SCALE,
+                                                   "carve_outs.percent_of_medicare")
+            rules.append((li, np.asarray(slots, np.int64),
+                          modifier_index[co.modifier] if co.modifier else 0,
+                          days_of(co.effective_from) if co.effective_from else _FIRST_DAY,
+                          days_of(co.effective_to) if co.effective_to else OPEN, kind, value))
+    # candidate rules per (LOB, code), in contract order: a stable sort of (key, rule)
+    keys = [li * C + slots for li, slots, *_ in rules]
+    rule_ids = [np.full(len(s), r, np.int64) for r, s in enumerate(keys)]
+    keys = np.concatenate(keys) if keys else np.zeros(0, np.int64)
+    rule_ids = np.concatenate(rule_ids) if rule_ids else np.zeros(0, np.int64)
+    order = np.lexsort((rule_ids, keys))
+    k["co_rules"] = rule_ids[order].astype(np.int32)
+    k["co_offsets"] = np.searchsorted(keys[order], np.arange(K * C + 1)).astype(np.int64)
+    k["cr_mod"] = np.array([r[2] for r in rules], np.uint8)
+    k["cr_from"] = np.array([r[3] for r in rules], np.int32)
+    k["cr_to"] = np.array([r[4] for r in rules], np.int32)
+    k["cr_type"] = np.array([r[5] for r in rules], np.int8)
+    k["cr_value"] = np.array([r[6] for r in rules], np.int64)
+
+
+def _contract_arrays(sched: ScheduleArrays, contract, shared=()) -> ReferenceArrays:
+    """Arrays of one contract. ``shared``: other contracts whose codes and modifiers get the
+    same slots, so that lines encoded once price under each of them (what-ifs)."""
+    terms = [contract.terms(lob) for lob in LOBS]
+    extra = set()
+    extra_mods = set()
+    for c in (contract, *shared):
+        extra |= _contract_codes(c)
+        extra_mods |= _contract_modifiers(c)
     index = dict(sched.code_index)
     n_sched = len(sched.codes)
     slot = n_sched + 1  # slot n_sched is the schedule arrays' unknown slot; contract codes follow
@@ -261,16 +378,9 @@ def _contract_arrays(sched: ScheduleArrays, contract) -> ReferenceArrays:
 
     k = dict(sched.arrays)
     k["n_sched_codes"] = n_sched
-    k["lob_cf"] = np.array([_cf(t.conversion_factor, "conversion_factor") for t in terms], np.int64)
-    k["lob_rounding"] = np.array([1 if t.rounding == "cms" else 0 for t in terms], np.int8)
-    k["lob_pct_charges"] = np.array(
-        [to_scaled(t.percent_of_charges, FRACTION_SCALE, "percent_of_charges") for t in terms], np.int64)
-    k["lob_anes_cf"] = np.array(
-        [_cf(t.anesthesia_conversion_factor, "anesthesia_conversion_factor") for t in terms], np.int64)
+    k["n_codes"] = C
+    _rate_arrays(k, terms, sched.locality_index)
     k["lob_tuph"] = np.array([t.anesthesia_time_units_per_hour for t in terms], np.int64)
-    k["lob_drug_pct"] = np.array(
-        [to_scaled(t.drug_percent_of_asp_limit, FRACTION_SCALE, "drug_percent_of_asp_limit")
-         for t in terms], np.int64)
     k["lob_require_ndc"] = np.array([bool(t.require_ndc_for_drugs) for t in terms], np.bool_)
     k["lob_opps_cap"] = np.array([lob in MEDICARE_LOBS for lob in LOBS], np.bool_)
     k["ps_units"] = np.zeros((K, 7), np.int64)
@@ -279,23 +389,22 @@ def _contract_arrays(sched: ScheduleArrays, contract) -> ReferenceArrays:
             k["ps_units"][li, int(name[1])] = units
     for name in ("neuraxial", "no_time", "by_report"):
         k[name] = np.zeros((K, C), np.bool_)
-    k["carve_type"] = np.zeros((K, C), np.int8)
     k["mue"] = np.full((K, C), -1, np.int64)  # §11 units payable per line; -1: no edit
     for li, t in enumerate(terms):
         if t.mue is not None:
             for code, units in t.mue.select("hcpcs", "max_units").iter_rows():
                 k["mue"][li, index[code]] = units
-    k["carve_value"] = np.zeros((K, C), np.int64)
     k["policy_action"] = np.full((K, 128), A_GAP_FILL, np.uint8)
     k["policy_carc"] = np.zeros((K, 128), np.int16)
-    # gap-fill rows may name modifiers the rule book gives no meaning: they get ids of their own
+    # gap-fill rows and carve-outs may name modifiers the rule book gives no meaning: they get
+    # ids of their own
     modifier_index = dict(MOD)
-    for t in terms:
-        if t.gap_fill is not None:
-            for m in sorted(set(t.gap_fill["modifier"].to_list()) - set(modifier_index) - {None}):
-                modifier_index[m] = MOD_INVALID + len(modifier_index) - len(MOD) + 1
+    for m in sorted(extra_mods - set(modifier_index)):
+        modifier_index[m] = MOD_INVALID + len(modifier_index) - len(MOD) + 1
     if len(modifier_index) - len(MOD) + MOD_INVALID >= 255:
-        raise ValueError("gap-fill tables name more distinct modifiers than the engine holds (220)")
+        raise ValueError("gap-fill tables and carve-outs name more distinct modifiers than the "
+                         "engine holds (220)")
+    _carve_out_arrays(k, terms, index, modifier_index, C)
     gf_rows = []
     sources = []
     for li, (lob, t) in enumerate(zip(LOBS, terms)):
@@ -305,15 +414,6 @@ def _contract_arrays(sched: ScheduleArrays, contract) -> ReferenceArrays:
             k["no_time"][li, index[c]] = True
         for c in t.by_report_codes:
             k["by_report"][li, index[c]] = True
-        for co in t.carve_outs:
-            ci = index[co.hcpcs]
-            if co.fee is not None:
-                k["carve_type"][li, ci] = 1
-                k["carve_value"][li, ci] = to_scaled(co.fee, CENTS, "carve_outs.fee")
-            else:
-                k["carve_type"][li, ci] = 2
-                k["carve_value"][li, ci] = to_scaled(
-                    co.percent_of_charges, FRACTION_SCALE, "carve_outs.percent_of_charges")
         policy = dict(_DEFAULT_POLICY)
         if lob in MEDICARE_LOBS:
             policy.update(_MEDICARE_POLICY)
@@ -354,13 +454,19 @@ def _contract_arrays(sched: ScheduleArrays, contract) -> ReferenceArrays:
 _SCHED_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def reference_arrays(schedules, contract) -> ReferenceArrays:
-    """Dense arrays for (schedules, contract), cached for as long as ``schedules`` lives."""
+def reference_arrays(schedules, contract, shared=()) -> ReferenceArrays:
+    """Dense arrays for (schedules, contract), cached for as long as ``schedules`` lives.
+
+    ``shared``: contracts priced on the same encoded lines (what-ifs); their codes and
+    modifiers get the same slots in every one of them.
+    """
     per = _SCHED_CACHE.get(schedules)
     if per is None:
         per = {"sched": _schedule_arrays(schedules)}
         _SCHED_CACHE[schedules] = per
-    key = contract.sha256()
+    others = sorted({c.sha256() for c in shared} - {contract.sha256()})
+    key = (contract.sha256(), *others)
     if key not in per:
-        per[key] = _contract_arrays(per["sched"], contract)
+        by_sha = {c.sha256(): c for c in shared}
+        per[key] = _contract_arrays(per["sched"], contract, [by_sha[s] for s in others])
     return per[key]

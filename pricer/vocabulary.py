@@ -14,10 +14,11 @@ PRICED, DENIED, REJECTED, VOID = 0, 1, 2, 3
 
 METHODS = (
     "rbrvs", "anesthesia", "drug", "gap_fill", "percent_of_charges",
-    "carve_out", "bundled", "denied", "rejected", "void",
+    "carve_out", "bundled", "denied", "rejected", "void", "percent_of_medicare",
 )
 M_RBRVS, M_ANESTHESIA, M_DRUG, M_GAP_FILL, M_PCT_CHARGES, M_CARVE_OUT, M_BUNDLED, M_DENIED, M_REJECTED = range(9)
 M_VOID = 9
+M_PCT_MEDICARE = 10
 
 # Rejection (§4, in check order) and denial reasons. 0 = none.
 REASONS = (
