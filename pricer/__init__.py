@@ -20,6 +20,10 @@ _EXPORTS = {
     "Schedules": "pricer.schedules",
     "load_schedules": "pricer.schedules",
     "run_batch": "pricer.batch",
+    "compare": "pricer.whatif",
+    "sweep": "pricer.whatif",
+    "percent_of_medicare": "pricer.whatif",
+    "service_category": "pricer.whatif",
 }
 __all__ = [*_EXPORTS, "__version__"]
 
