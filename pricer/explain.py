@@ -112,12 +112,64 @@ def _line_values(row: dict, result) -> list[str]:
     method = row["pricing_method"]
     schedules, contract = result.schedules, result.contract
     terms = contract.terms(str(row["line_of_business"]).strip().lower())
+    dos = _dos(row)
+    rates = terms.rates_at(dos) if dos else terms.rate_periods()[0][1]
+    carve = terms.carve_out(str(row["hcpcs"]).strip().upper(), _mods(row), dos) if dos else None
+    if method == "percent_of_medicare" or (
+            method == "carve_out" and carve is not None and carve.percent_of_medicare):
+        pct = rates.percent_of_medicare if method == "percent_of_medicare" \
+            else carve.percent_of_medicare
+        head = ("contract carve-out " + _carve_text(carve).rsplit(":", 1)[0] + ": "
+                if method == "carve_out" else "")
+        medicare = contract.terms("medicare")
+        inner = dict(row, pricing_method=_medicare_method(row))
+        return [f"{head}{pct * 100:.2f} % of what the Medicare LOB pays for the line "
+                f"(fee schedule amount x {pct}, rounded to the cent); the Medicare pricing:",
+                *("  " + v for v in _method_values(inner, schedules, medicare,
+                                                   medicare.rates_at(dos) if dos else rates))]
+    if method == "carve_out":
+        return [f"contract carve-out {_carve_text(carve)}" if carve is not None
+                else "contract carve-out for this code"]
+    return _method_values(row, schedules, terms, rates)
+
+
+def _medicare_method(row: dict) -> str:
+    """The Medicare method behind a percent-of-Medicare line, from the values it reports."""
+    if row.get("anesthesia_base_units") is not None:
+        return "anesthesia"
+    if row.get("drug_coinsurance_pct") is not None:
+        return "drug"
+    if row.get("gap_fill_source") is not None:
+        return "gap_fill"
+    if row.get("total_rvu") is not None:
+        return "rbrvs"
+    return "percent_of_charges"
+
+
+def _carve_text(c) -> str:
+    what = (c.hcpcs if c.hcpcs else f"{c.hcpcs_range[0]}-{c.hcpcs_range[1]}"
+            if c.hcpcs_range else "every code")
+    if c.modifier:
+        what += f" with modifier {c.modifier}"
+    if c.effective_from or c.effective_to:
+        what += f" ({c.effective_from or '...'} to {c.effective_to or '...'})"
+    if c.fee is not None:
+        amount = f"{c.fee} per unit"
+    elif c.percent_of_charges is not None:
+        amount = f"{c.percent_of_charges * 100:.2f} % of billed charges"
+    else:
+        amount = f"{c.percent_of_medicare * 100:.2f} % of Medicare"
+    return f"for {what}: {amount}"
+
+
+def _method_values(row: dict, schedules, terms, rates) -> list[str]:
+    method = row["pricing_method"]
     if method == "rbrvs":
-        return _rbrvs_values(row, schedules, False, terms.rounding)
+        return _rbrvs_values(row, schedules, False, rates.rounding)
     if method == "gap_fill":
         values = [f"gap-fill value from {row['gap_fill_source']}"]
         if row.get("total_rvu") is not None:
-            values += _rbrvs_values(row, schedules, True, terms.rounding)
+            values += _rbrvs_values(row, schedules, True, rates.rounding)
         return values
     if method == "anesthesia":
         return [f"anesthesia: {row['anesthesia_base_units']} base units + "
@@ -130,16 +182,16 @@ def _line_values(row: dict, result) -> list[str]:
             hit = v.table.filter(pl.col("hcpcs") == str(row["hcpcs"]).strip().upper())
             if hit.height:
                 limit = hit["payment_limit"][0]
-        pct = terms.drug_percent_of_asp_limit
+        pct = rates.drug_percent_of_asp_limit
         return [f"Part B drug ({row['schedule_version']}): payment limit "
                 f"{_num(limit, ASP_SCALE, 3) if limit is not None else '?'} per dosage unit x "
                 f"{row['units']} units x {Decimal(str(pct)) * 100:.2f} % of the limit; "
                 f"co-insurance {row['drug_coinsurance_pct']} %"]
     if method == "percent_of_charges":
-        pct = terms.percent_of_charges
-        return [f"no fee schedule value: {Decimal(str(pct)) * 100:.2f} % of billed charges"]
-    if method == "carve_out":
-        return ["contract carve-out for this code"]
+        pct = rates.percent_of_charges
+        why = ("the contract pays this line of business as a percentage of charges"
+               if rates.method == "percent_of_charges" else "no fee schedule value")
+        return [f"{why}: {Decimal(str(pct)) * 100:.2f} % of billed charges"]
     return []
 
 

@@ -1112,6 +1112,22 @@ def _claims_range(k0, k1, order, starts, dos, code, mods, units, npi_offsets, np
                          copay, coins, qmb, lob, o)
 
 
+@njit(cache=True)
+def _percent_of_medicare_range(lo, hi, billed, ded, copay, coins, qmb, lob, o):
+    for i in range(lo, hi):
+        f = o.pom[i]
+        if f == 0 or o.status[i] != PRICED:
+            continue
+        pct = np.int64(f if f > 0 else -f)
+        fee = half_up(o.fee[i, 0] * pct, 10_000)
+        if o.fee_full[i] >= 0:
+            o.fee_full[i] = half_up(o.fee_full[i] * pct, 10_000)
+        if o.fee_cut[i] >= 0:
+            o.fee_cut[i] = half_up(o.fee_cut[i] * pct, 10_000)
+        o.method[i] = M_PCT_MEDICARE if f > 0 else M_CARVE_OUT
+        _settle_line(i, fee, billed, ded, copay, coins, qmb, lob, o.flags[i], o)
+
+
 @njit(cache=True, parallel=True)
 def percent_of_medicare_nb(billed, ded, copay, coins, qmb, lob, o):
     """Lines priced as the Medicare LOB would (``o.pom`` != 0), after every claim-level
@@ -1120,15 +1136,5 @@ def percent_of_medicare_nb(billed, ded, copay, coins, qmb, lob, o):
     n = o.pom.shape[0]
     block = 16_384
     for b in prange((n + block - 1) // block):
-        for i in range(b * block, min(n, (b + 1) * block)):
-            f = o.pom[i]
-            if f == 0 or o.status[i] != PRICED:
-                continue
-            pct = f if f > 0 else -f
-            fee = half_up(o.fee[i, 0] * pct, 10_000)
-            if o.fee_full[i] >= 0:
-                o.fee_full[i] = half_up(o.fee_full[i] * pct, 10_000)
-            if o.fee_cut[i] >= 0:
-                o.fee_cut[i] = half_up(o.fee_cut[i] * pct, 10_000)
-            o.method[i] = M_PCT_MEDICARE if f > 0 else M_CARVE_OUT
-            _settle_line(i, fee, billed, ded, copay, coins, qmb, lob, o.flags[i], o)
+        _percent_of_medicare_range(b * block, min(n, (b + 1) * block), billed, ded, copay,
+                                   coins, qmb, lob, o)
