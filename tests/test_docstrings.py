@@ -7,7 +7,8 @@ import importlib
 import pytest
 
 MODULES = ["pricer.money", "pricer.engine", "pricer.contract", "pricer.schedules",
-           "pricer.cms_files", "pricer.locality", "pricer.synth", "pricer.result"]
+           "pricer.cms_files", "pricer.locality", "pricer.synth", "pricer.result",
+           "pricer.whatif"]
 
 
 @pytest.mark.parametrize("name", MODULES)
