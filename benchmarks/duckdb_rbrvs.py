@@ -36,7 +36,7 @@ import polars as pl
 
 from polars_rbrvs import (  # noqa: E402
     COST_SHARES, FACILITY_POS, LOBS, MEDICARE_LOBS, OPTIONAL_TEXT, POLICY_MODIFIERS, RVU_ROWS,
-    _scaled, gap_fill_frame, lob_terms_frame, policy_frame,
+    _scaled, gap_fill_frame, lob_terms_frame, policy_frame, refuse_later_terms,
 )
 
 __all__ = ["price_duckdb", "reference_db"]
@@ -204,6 +204,7 @@ _CACHE: dict = {}
 
 def reference_db(schedules, contract) -> ReferenceDB:
     key = (id(schedules), contract.sha256())
+    refuse_later_terms(contract)
     ref = _CACHE.get(key)
     if ref is None or ref[0] is not schedules:
         for _, old in _CACHE.values():

@@ -157,6 +157,25 @@ class ReferenceFrames:
         self.gap_fill = gap_fill_frame(terms)
 
 
+def refuse_later_terms(contract) -> None:
+    """The comparison implements the rule book's base contract terms; issue 5's modelling
+    terms (methods, periods, CF by locality, carve-outs beyond one code) it refuses rather
+    than price wrong."""
+    for lob in LOBS:
+        t = contract.terms(lob)
+        beyond = [name for name, used in (
+            ("method", t.method != "rbrvs"), ("periods", bool(t.periods)),
+            ("conversion_factor_by_locality", bool(t.conversion_factor_by_locality)),
+            ("anesthesia_conversion_factor_by_locality",
+             bool(t.anesthesia_conversion_factor_by_locality)),
+            ("carve_outs", any(c.hcpcs is None or c.modifier or c.effective_from
+                               or c.effective_to or c.percent_of_medicare is not None
+                               for c in t.carve_outs))) if used]
+        if beyond:
+            raise NotImplementedError(f"lob.{lob}: {', '.join(beyond)}: not implemented by the "
+                                      f"comparison implementations (pricer prices them)")
+
+
 def lob_terms_frame(terms: dict) -> pl.DataFrame:
     """Per LOB: CF, rounding, percent of charges and anesthesia CF (scaled; -1 for "cms")."""
     return pl.DataFrame({
@@ -203,6 +222,7 @@ _CACHE: dict = {}
 
 def reference_frames(schedules, contract) -> ReferenceFrames:
     key = (id(schedules), contract.sha256())
+    refuse_later_terms(contract)
     ref = _CACHE.get(key)
     if ref is None or ref[0] is not schedules:
         _CACHE.clear()

@@ -23,6 +23,7 @@ if str(BENCHMARKS) not in sys.path:
     sys.path.insert(0, str(BENCHMARKS))
 
 from implementations import IMPLEMENTATIONS, compare, locality_given  # noqa: E402
+from polars_rbrvs import price_polars  # noqa: E402
 
 from conftest import claim_lines  # noqa: E402
 
@@ -153,3 +154,13 @@ def test_parquet_in_parquet_out(claims, contract, schedules, terms, tmp_path):
         frame = IMPLEMENTATIONS[name](str(path), contract, schedules, output=out)
         assert frame.equals(from_frame), name
         assert pl.read_parquet(out).equals(frame), name
+
+
+def test_comparison_implementations_refuse_terms_they_do_not_implement(contract, schedules):
+    from duckdb_rbrvs import price_duckdb
+    dated = contract.replace_lob("commercial", periods=[
+        {"effective_from": "2025-07-01", "conversion_factor": "60.00"}])
+    frame = claim_lines({"hcpcs": "99213"})
+    for price in (price_polars, price_duckdb):
+        with pytest.raises(NotImplementedError, match="lob.commercial: periods"):
+            price(frame, dated, schedules)
