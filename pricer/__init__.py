@@ -25,12 +25,17 @@ _EXPORTS = {
     "percent_of_medicare": "pricer.whatif",
     "service_category": "pricer.whatif",
 }
-__all__ = [*_EXPORTS, "__version__"]
+__all__ = [*_EXPORTS, "plots", "__version__"]
+
+
+_SUBMODULES = ("plots",)  # `pricer.plots.plot_compare(...)` without importing it first
 
 
 def __getattr__(name):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"pricer.{name}")
     raise AttributeError(f"module 'pricer' has no attribute {name!r}")
 
 

@@ -1,4 +1,4 @@
-"""The `pricer` command line: reprice, explain, synth, schedules.
+"""The `pricer` command line: reprice, explain, whatif, synth, schedules.
 
 Exit codes: 0 done; 2 input refused (claims, contract or schedule file), reason on stderr;
 1 anything else.
@@ -141,6 +141,48 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def _scenario_names(contracts: list[str], names: list[str] | None) -> list[str]:
+    """``--name`` values, else the contract files' stems, made unique (``a``, ``a_2``)."""
+    from pricer.claims import InputError
+    if names:
+        if len(names) != len(contracts):
+            raise InputError("--name", [f"{len(names)} --name for {len(contracts)} --contract: "
+                                        f"give one name per contract, or none"])
+        bad = [n for n in names if not n.strip()]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if bad or twice:
+            raise InputError("--name", [f"names must be non-empty and different, got {names}"])
+        return [n.strip() for n in names]
+    out: list[str] = []
+    for path in contracts:
+        stem, name, k = Path(path).stem, Path(path).stem, 1
+        while name in out:
+            k += 1
+            name = f"{stem}_{k}"
+        out.append(name)
+    return out
+
+
+def cmd_whatif(args) -> int:
+    from pricer.claims import InputError
+    from pricer.contract import Contract
+    from pricer.report import whatif_report
+    from pricer.schedules import load_schedules
+    names = _scenario_names(args.contract, args.name)
+    contracts = {n: Contract.from_toml(p) for n, p in zip(names, args.contract)}
+    schedules = load_schedules(args.schedules) if args.schedules else None
+    by = [c.strip() for c in args.by.split(",") if c.strip()]
+    try:
+        path = whatif_report(Path(args.input) if args.input else SAMPLE, contracts,
+                             Path(args.output), by=by, schedules=schedules)
+    except ValueError as exc:
+        if str(exc).startswith("by:"):  # a --by column the claims do not have: input refused
+            raise InputError("--by", [str(exc)]) from None
+        raise
+    print(path)
+    return 0
+
+
 def cmd_synth(args) -> int:
     from pricer.synth import synth_claims
     frame = synth_claims(args.lines, seed=args.seed, invalid_share=args.invalid_share)
@@ -217,6 +259,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--schedules", help="folder with manifest.toml (default: bundled CMS tables)")
     _prior_options(e)
     e.set_defaults(func=cmd_explain)
+
+    w = sub.add_parser("whatif", help="compare contracts on the same claims: report.md + charts",
+                       description="Price the claims under each contract and write DIR/report.md "
+                                   "(totals, the change by group against the first contract, "
+                                   "percent of Medicare per contract) with its PNG charts. One "
+                                   "--contract gives its totals and percent of Medicare only.")
+    w.add_argument("input", nargs="?", help="claims: a Parquet or CSV file (default: the sample)")
+    w.add_argument("--contract", action="append", required=True, metavar="TOML",
+                   help="contract file; repeat: the first is the baseline")
+    w.add_argument("--name", action="append", help="scenario name of each --contract, in order "
+                                                   "(default: the file names without .toml)")
+    w.add_argument("--by", default="service_category",
+                   help="group columns, comma separated: service_category, line_of_business or "
+                        "any claims column; '' for totals only (default: service_category)")
+    w.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="folder for report.md and the charts")
+    w.add_argument("--schedules", help="folder with manifest.toml (default: bundled CMS tables)")
+    w.set_defaults(func=cmd_whatif)
 
     s = sub.add_parser("synth", help="write synthetic claim lines")
     s.add_argument("--lines", type=int, required=True)

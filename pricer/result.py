@@ -201,6 +201,12 @@ class PricingResult:
         if reversal_adjustments is not None:
             write_frame(self.reversal_adjustments, reversal_adjustments)
 
+    def plot_allowed(self, by: str = "service_category"):
+        """A bar chart of the allowed amount by service category or any column of the lines
+        (:func:`pricer.plots.plot_allowed`); returns a matplotlib Figure."""
+        from pricer.plots import plot_allowed
+        return plot_allowed(self, by=by)
+
     def summary(self) -> pl.DataFrame:
         """Totals by ``line_of_business`` and ``pricing_method``.
 
