@@ -118,16 +118,19 @@ def _carve_out(t, L, c, mods, i, dos):
         r = t.co_rules[q]
         if t.cr_from[r] > dos or dos > t.cr_to[r]:
             continue
-        m = t.cr_mod[r]
-        if m != 0:
-            on_line = False
-            for j in range(mods.shape[1]):
-                if mods[i, j] == m:
-                    on_line = True
-            if not on_line:
-                continue
+        if t.cr_mod[r] != 0 and not _on_line(mods, i, t.cr_mod[r]):
+            continue
         return r
     return -1
+
+
+@njit(cache=True, inline="always")
+def _on_line(mods, i, m):
+    """Whether modifier id ``m`` is among the line's modifiers."""
+    for j in range(mods.shape[1]):
+        if mods[i, j] == m:
+            return True
+    return False
 
 
 @njit(cache=True, inline="always")
@@ -619,13 +622,8 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
                         if t.gf_from[r] > dos or dos > t.gf_to[r]:
                             continue
                         m = t.gf_mod[r]
-                        if m != 0:
-                            on_line = False
-                            for j in range(mods.shape[1]):
-                                if mods[i, j] == m:
-                                    on_line = True
-                            if not on_line:
-                                continue
+                        if m != 0 and not _on_line(mods, i, m):
+                            continue
                         if best < 0:
                             best = r
                         elif (m != 0) and t.gf_mod[best] == 0:
