@@ -19,6 +19,26 @@ and 5 % of the professional part from the second of a DIAGNOSTIC IMAGING FAMILY)
 the second). Indicators 3-7 price a line's parts (PC, TC, PE per unit, base amount) the way
 the line was priced (``_Pricer.session_procedures`` and the helpers after it).
 
+Contract terms of docs/contract.md ("Carve-outs", "Methods", "Terms by date", "Conversion
+factor by locality"), read from that page and not from the engine:
+
+- Rates by date of service (``_rates_at``): a LOB's own keys before its first period, then
+  each period from its ``effective_from`` on changes the keys it gives. Every conversion
+  factor, rounding mode, percent of charges, anesthesia CF and drug percentage is read from
+  the rates in force on the line's DOS; a CF (and an anesthesia CF) listed for the line's
+  locality wins over the LOB's.
+- Carve-outs (``_covers``): the first entry of the list that covers the line (code or list of
+  codes, a range of codes of the same shape, a modifier on the line, the dates) wins; ``fee``
+  x units, ``percent_of_charges`` of the billed charge, or ``percent_of_medicare``.
+- Methods: ``rbrvs`` (the rule book's chain), ``percent_of_charges`` (every line not carved out
+  at the LOB's percent of charges) and ``percent_of_medicare``: the line (the LOB's method, or
+  a ``percent_of_medicare`` carve-out) is priced exactly as the contract's ``medicare`` LOB
+  prices it, with that LOB's terms (MUE, carve-outs, rates, chain, OPPS cap, status policy),
+  and takes part in the claim-level policies (status T, RT/LT pairs, multiple procedures) as
+  the Medicare line it is; after them its fee schedule amount is multiplied by the
+  percentage and rounded half-up to the cent once (``_Pricer.apply_percent_of_medicare``).
+  Lower of charges and cost share then follow with the line's own LOB.
+
     lines, adjustments = reference_price(claims, contract=None, schedules=None)
 
 ``lines`` has one dict per input row, in input order; ``adjustments`` one dict per X12 835
@@ -426,6 +446,68 @@ def _to_decimal_or_cms(value):
 
 
 # ---------------------------------------------------------------------------------------------
+# Contract terms by date, per locality, carve-outs (docs/contract.md)
+
+# "Terms by date": the keys a period may set.
+RATE_KEYS = ("method", "conversion_factor", "conversion_factor_by_locality", "rounding",
+             "percent_of_charges", "percent_of_medicare", "anesthesia_conversion_factor",
+             "anesthesia_conversion_factor_by_locality", "drug_percent_of_asp_limit")
+# "Methods": percent_of_medicare multiplies what this LOB pays for the line.
+MEDICARE_REFERENCE_LOB = "medicare"
+
+
+def _rates_at(terms, dos: dt.date) -> dict:
+    """The rates of a LOB in force on a date of service.
+
+    The LOB's own keys apply before the first period; a period applies from its
+    ``effective_from`` (included) until the next one starts, and starts from the rates in
+    force before it, changing only the keys it gives.
+
+    OPEN: a period that gives ``conversion_factor_by_locality`` (or the anesthesia one) gives
+    the whole table: it replaces the table in force before it (a key of the rates, like any
+    other), it is not merged with it locality by locality.
+    """
+    rates = {k: getattr(terms, k) for k in RATE_KEYS}
+    for start, changes in sorted(terms.periods, key=lambda p: p[0]):
+        if start <= dos:
+            rates.update(changes)
+    return rates
+
+
+def _rate_cf(rates: dict, key: str, locality: str | None):
+    """A conversion factor (``conversion_factor`` or ``anesthesia_conversion_factor``) of a
+    line: the one the rates list for its locality, else the LOB's (a Decimal, or "cms")."""
+    by_locality = rates[f"{key}_by_locality"] or {}
+    if locality in by_locality:
+        return Decimal(str(by_locality[locality]))
+    return _to_decimal_or_cms(rates[key])
+
+
+def _shape(code: str) -> str:
+    """Digit or letter at each place: a range joins codes of one shape."""
+    return "".join("9" if ch.isdigit() else "A" for ch in code)
+
+
+def _covers(carve, line) -> bool:
+    """Whether a carve-out covers a line: its code (a list is one entry per code), its range
+    (both ends included, codes of the ends' shape between them in text order), its modifier
+    among the line's modifier_1..4, and its dates (both included)."""
+    if carve.hcpcs is not None and line.hcpcs != carve.hcpcs:
+        return False
+    if carve.hcpcs_range is not None:
+        low, high = carve.hcpcs_range
+        if _shape(line.hcpcs) != _shape(low) or not low <= line.hcpcs <= high:
+            return False
+    if carve.modifier is not None and carve.modifier not in line.modifiers:
+        return False
+    if carve.effective_from is not None and line.dos < carve.effective_from:
+        return False
+    if carve.effective_to is not None and line.dos > carve.effective_to:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
 # One line
 
 
@@ -468,6 +550,11 @@ class _Line:
         self.surgery_priced = False  # bilateral pricing, 62, 66 or 80/81/82/AS took effect
         self.claim_step = "multiple_procedure"  # or bilateral: an RT/LT pair
         self.mue_denied = ZERO  # §11: the billed charge of units over the MUE
+        # the LOB whose terms price the line: its own, or the Medicare LOB for percent of
+        # Medicare (the LOB's method or a carve-out), whose amount is then times ``pom``
+        self.plob = None
+        self.pom: Decimal | None = None
+        self.pom_carve_out = False
         # parsed values
         self.member_id = None
         self.lob = None
@@ -616,7 +703,11 @@ class _Pricer:
             return "locality_invalid"
         line.locality = locality
 
-        # 11. anesthesia minutes
+        # 11. anesthesia minutes. OPEN: "not carved out" by the terms that price the line: a
+        # percent-of-Medicare line is priced as the Medicare LOB would price it, so the
+        # Medicare LOB's carve-outs count (and the line's own percent-of-Medicare carve-out
+        # does not exempt it: Medicare would reject it).
+        self.choose_terms(line)
         if self.anesthesia_base(line) is not None and self.carve_out(line) is None:
             if line.units > ANESTHESIA_MAX_MINUTES:
                 line.flags.add("anesthesia_minutes_implausible")
@@ -644,11 +735,35 @@ class _Pricer:
 
     # -- look-ups -----------------------------------------------------------------------------
 
-    def carve_out(self, line: _Line):
-        for c in self.terms(line.lob).carve_outs:
-            if c.hcpcs == line.hcpcs:
+    def carve_out(self, line: _Line, lob: str | None = None):
+        """The first carve-out of a LOB's list (default: the LOB that prices the line) that
+        covers the line, or None."""
+        for c in self.terms(lob or line.plob).carve_outs:
+            if _covers(c, line):
                 return c
         return None
+
+    def rates(self, line: _Line) -> dict:
+        """The rates in force on the line's DOS for the LOB that prices it."""
+        return _rates_at(self.terms(line.plob), line.dos)
+
+    def choose_terms(self, line: _Line) -> None:
+        """docs/contract.md "Methods": the LOB whose terms price the line. A carve-out of the
+        line's own LOB that covers it comes first; a ``percent_of_medicare`` one, or no
+        carve-out and the method ``percent_of_medicare`` in force on the DOS, sends the line
+        to the contract's Medicare LOB with the percentage."""
+        line.plob, line.pom, line.pom_carve_out = line.lob, None, False
+        carve = self.carve_out(line, line.lob)
+        if carve is not None:
+            if carve.percent_of_medicare is not None:
+                line.plob = MEDICARE_REFERENCE_LOB
+                line.pom = Decimal(str(carve.percent_of_medicare))
+                line.pom_carve_out = True
+            return
+        rates = _rates_at(self.terms(line.lob), line.dos)
+        if rates["method"] == "percent_of_medicare":
+            line.plob = MEDICARE_REFERENCE_LOB
+            line.pom = Decimal(str(rates["percent_of_medicare"]))
 
     def anesthesia_base(self, line: _Line) -> Decimal | None:
         vintage = self.tables.covering("anes_base", line.dos)
@@ -966,7 +1081,7 @@ class _Pricer:
         of 0 denies the line."""
         if terms.mue is None or self.anesthesia_base(line) is not None:
             return
-        limit = self._mue[line.lob].get(line.hcpcs)
+        limit = self._mue[line.plob].get(line.hcpcs)
         if limit is None or line.units <= limit:
             return
         if limit == 0:
@@ -976,7 +1091,13 @@ class _Pricer:
         line.units = limit
 
     def line_edits(self, line: _Line) -> None:
-        """§11 denials a valid line earns on its own: timely filing, then E&M facility charge."""
+        """§11 denials a valid line earns on its own: timely filing, then E&M facility charge.
+
+        OPEN: these are the edits of the line's own LOB (its timely_filing_days; the E&M rule
+        for commercial/other members), also for a line priced as percent of Medicare: the
+        Methods section lists them as the line edits before carve-outs and methods, and the
+        Medicare pricing of a line starts after them (with the Medicare LOB's MUE).
+        """
         terms = self.terms(line.lob)
         received = line.row.get("received_date")
         if not _is_missing(received):
@@ -988,13 +1109,21 @@ class _Pricer:
             raise _Denied("denied", 97, "em_facility_charge")
 
     def price(self, line: _Line) -> None:
+        """Price a valid line with the terms of ``line.plob`` (``choose_terms``): its own LOB,
+        or the Medicare LOB for a percent-of-Medicare line, whose percentage is applied after
+        the claim-level policies (``apply_percent_of_medicare``)."""
         self.line_edits(line)
-        terms = self.terms(line.lob)
+        terms = self.terms(line.plob)
+        # OPEN: the MUE of the LOB that prices the line: the Medicare LOB's table for a
+        # percent-of-Medicare line ("its ... MUE table"), not the line's own LOB's as well.
         self.units_over_mue(line, terms)
 
-        # 2. carve-out
+        # 2. carve-out: the first entry of the list that covers the line
         carve = self.carve_out(line)
         if carve is not None:
+            # a percent-of-Medicare carve-out sent the line to the Medicare LOB, whose own
+            # carve-outs are fees and percentages of charges only (the contract refuses more)
+            assert carve.percent_of_medicare is None, carve
             line.pricing_method = "carve_out"
             if carve.fee is not None:
                 line.fee_exact = Decimal(str(carve.fee)) * line.units
@@ -1004,27 +1133,58 @@ class _Pricer:
             self.lower_of_charges(line, fee)
             return
 
+        rates = self.rates(line)
+        # docs/contract.md "Methods": percent_of_charges prices every line not carved out at
+        # the LOB's percent of charges (§10), no fee schedule consulted.
+        if rates["method"] == "percent_of_charges":
+            self.percent_of_charges(line, rates)
+            return
+        assert rates["method"] == "rbrvs", (line.plob, rates["method"])
+
         # 3. anesthesia
         base = self.anesthesia_base(line)
         if base is not None:
-            if self.price_anesthesia(line, base, terms):
+            if self.price_anesthesia(line, base, terms, rates):
                 return
 
         # 4. drug
-        if self.price_drug(line, terms):
+        if self.price_drug(line, terms, rates):
             return
 
         # 5. RVU-file status
-        self.price_by_status(line, terms)
+        self.price_by_status(line, terms, rates)
+
+    def apply_percent_of_medicare(self, lines: list) -> None:
+        """docs/contract.md "Methods": after every claim-level policy, the fee schedule amount
+        of a line priced as the Medicare LOB prices it is multiplied by the percentage and
+        rounded half-up to the cent, once; lower of charges follows (cost share with the
+        line's own LOB, in ``_settle``). A line the Medicare pricing denied stays denied.
+
+        OPEN: the amounts the adjustment rows are taken from (the fee before the modifier
+        reductions / OPPS cap, the fee before multiple procedures) are scaled the same way,
+        each rounded half-up once, so that each §11 row is the percentage of the Medicare
+        row and the rows still add up to billed - allowed.
+        """
+        for line in lines:
+            if line.pom is None or line.line_status != "priced":
+                continue
+
+            def scaled(amount):
+                return None if amount is None else round_half_up(amount * line.pom, 2)
+
+            line.fee_before_reductions = scaled(line.fee_before_reductions)
+            line.fee_before_multiple = scaled(line.fee_before_multiple)
+            self.lower_of_charges(line, scaled(line.fee_schedule_amount))
+            line.pricing_method = "carve_out" if line.pom_carve_out else "percent_of_medicare"
 
     def lower_of_charges(self, line: _Line, fee: Decimal) -> None:
         line.fee_schedule_amount = fee
         line.allowed_amount = min(line.billed, fee)
 
     # §7
-    def price_anesthesia(self, line: _Line, base: Decimal, terms) -> bool:
+    def price_anesthesia(self, line: _Line, base: Decimal, terms, rates) -> bool:
         """Price (or deny) an anesthesia line; False when it falls down the chain."""
-        cf = _to_decimal_or_cms(terms.anesthesia_conversion_factor)
+        cf = _rate_cf(rates, "anesthesia_conversion_factor", line.locality)
         anes_vintage = self.tables.covering("anes_cf", line.dos)
         if cf == "cms":
             cf = None
@@ -1071,7 +1231,7 @@ class _Pricer:
         return True
 
     # §8
-    def price_drug(self, line: _Line, terms) -> bool:
+    def price_drug(self, line: _Line, terms, rates) -> bool:
         vintage = self.tables.covering("asp", line.dos)
         entry = self.tables.asp(vintage).get(line.hcpcs) if vintage is not None else None
         if entry is None:
@@ -1082,7 +1242,7 @@ class _Pricer:
             line.flags.add("ndc_missing")
             raise _Denied("denied", 16, "ndc_missing")
         limit, coinsurance_pct = entry
-        pct = Decimal(str(terms.drug_percent_of_asp_limit))
+        pct = Decimal(str(rates["drug_percent_of_asp_limit"]))
         fee = round_half_up(limit * line.units * pct, 2)
         line.pricing_method = "drug"
         line.schedule_version = vintage.release
@@ -1092,7 +1252,7 @@ class _Pricer:
         return True
 
     # §5 step 5
-    def price_by_status(self, line: _Line, terms) -> None:
+    def price_by_status(self, line: _Line, terms, rates) -> None:
         rvu_vintage = self.tables.covering("rvu", line.dos)
         gpci_vintage = self.tables.covering("gpci", line.dos)
         gpci = None
@@ -1102,14 +1262,14 @@ class _Pricer:
             # decisions §5: an RVU line whose DOS no RVU or GPCI vintage covers goes to the
             # gap-fill chain with the flag.
             line.flags.add("no_schedule_for_dos")
-            self.gap_fill_chain(line, terms)
+            self.gap_fill_chain(line, terms, rates)
             return
 
         rows = self.tables.rvu(rvu_vintage).get(line.hcpcs, {})
         status = self.status_of(line, rows)
         policy = terms.status_policy.get(status) if status is not None else None
         if policy is None:
-            policy = default_status_policy(status, line.lob)
+            policy = default_status_policy(status, line.plob)
 
         action, _, carc = policy.partition(":")
         # OPEN: the decisions page names no reason for a status denial; `status_bundled` and
@@ -1120,10 +1280,10 @@ class _Pricer:
             raise _Denied("denied", _carc(carc), "status_denied")
         if action == "by_report":
             line.flags.add("by_report")
-            self.gap_fill_chain(line, terms)
+            self.gap_fill_chain(line, terms, rates)
             return
         if action == "gap_fill":
-            self.gap_fill_chain(line, terms)
+            self.gap_fill_chain(line, terms, rates)
             return
         assert action == "rbrvs", policy
         # OPEN: the CO-4 row checks come before "total RVU > 0": a 26/TC row that does not
@@ -1131,18 +1291,18 @@ class _Pricer:
         row = self.rbrvs_row(line, rows)  # raises the CO-4 denials
         pe = row.pe_facility if line.pos in FACILITY_POS else row.pe_nonfacility
         if row.work + pe + row.mp <= 0:
-            self.gap_fill_chain(line, terms)
+            self.gap_fill_chain(line, terms, rates)
             return
-        cf = _to_decimal_or_cms(terms.conversion_factor)
+        cf = _rate_cf(rates, "conversion_factor", line.locality)
         if cf == "cms":
             cf = row.conversion_factor or self.tables.cms_conversion_factor(rvu_vintage)
         total_rvu, per_unit = _rbrvs_per_unit(
             row.work, pe, row.mp, gpci, _work_floor_through(gpci_vintage), line.dos, cf,
-            terms.rounding)
+            rates["rounding"])
         # §11 OPPS cap: Medicare members, non-facility, the codes of the OPPSCAP file
         uncapped = per_unit
         cap_vintage = self.tables.covering("oppscap", line.dos)
-        if line.lob in MEDICARE_LOBS and line.pos not in FACILITY_POS and cap_vintage is not None:
+        if line.plob in MEDICARE_LOBS and line.pos not in FACILITY_POS and cap_vintage is not None:
             pctc = [m for m in ("26", "TC") if m in line.modifiers]
             row_mod = pctc[0] if pctc else ("53" if "53" in line.modifiers and "53" in rows else "")
             cap = self.tables.oppscap(cap_vintage).get((line.hcpcs, row_mod, line.locality))
@@ -1158,7 +1318,7 @@ class _Pricer:
         line.schedule_version = rvu_vintage.release
         line.total_rvu = total_rvu
         line.conversion_factor = cf
-        line.rbrvs = (row, gpci, _work_floor_through(gpci_vintage), cf, terms.rounding, rows)
+        line.rbrvs = (row, gpci, _work_floor_through(gpci_vintage), cf, rates["rounding"], rows)
         self.lower_of_charges(line, fee)
 
     @staticmethod
@@ -1239,7 +1399,7 @@ class _Pricer:
         return rows[""]
 
     # §5 step 6, §9, §10
-    def gap_fill_chain(self, line: _Line, terms) -> None:
+    def gap_fill_chain(self, line: _Line, terms, rates) -> None:
         if _UNLISTED_CPT_RE.match(line.hcpcs) or line.hcpcs in terms.by_report_codes:
             line.flags.add("by_report")
         row = self.gap_fill_row(line)
@@ -1250,9 +1410,9 @@ class _Pricer:
                 line.fee_exact = row.fee * line.units
                 self.lower_of_charges(line, round_half_up(line.fee_exact, 2))
                 return
-            if self.price_gap_fill_rvus(line, row, terms):
+            if self.price_gap_fill_rvus(line, row, rates):
                 return
-        self.percent_of_charges(line, terms)
+        self.percent_of_charges(line, rates)
 
     def gap_fill_row(self, line: _Line):
         """§9: rows whose dates hold the DOS and whose modifier is blank or on the line; a row
@@ -1262,7 +1422,7 @@ class _Pricer:
         modifiers on the line): the one whose modifier comes first in modifier_1..4 order.
         """
         candidates = []
-        for row in self._gap_fill[line.lob].get(line.hcpcs, ()):
+        for row in self._gap_fill[line.plob].get(line.hcpcs, ()):
             if row.effective_from > line.dos:
                 continue
             if row.effective_to is not None and line.dos > row.effective_to:
@@ -1277,12 +1437,12 @@ class _Pricer:
         candidates.sort(key=lambda c: c[:4])
         return candidates[0][4]
 
-    def price_gap_fill_rvus(self, line: _Line, row: _GapFillRow, terms) -> bool:
+    def price_gap_fill_rvus(self, line: _Line, row: _GapFillRow, rates) -> bool:
         """Gap-fill RVUs priced as §6; False (flag no_schedule_for_dos) when the GPCI, or the
         CMS CF the contract asks for, has no vintage for the DOS."""
         gpci_vintage = self.tables.covering("gpci", line.dos)
         gpci = self.tables.gpci(gpci_vintage).get(line.locality) if gpci_vintage else None
-        cf = _to_decimal_or_cms(terms.conversion_factor)
+        cf = _rate_cf(rates, "conversion_factor", line.locality)
         if cf == "cms":
             rvu_vintage = self.tables.covering("rvu", line.dos)
             cf = self.tables.cms_conversion_factor(rvu_vintage) if rvu_vintage else None
@@ -1292,7 +1452,7 @@ class _Pricer:
         pe = row.pe_facility if line.pos in FACILITY_POS else row.pe_nonfacility
         total_rvu, per_unit = _rbrvs_per_unit(
             row.work, pe, row.mp, gpci, _work_floor_through(gpci_vintage), line.dos, cf,
-            terms.rounding)
+            rates["rounding"])
         line.pricing_method = "gap_fill"
         line.schedule_version = "GAPFILL"
         line.total_rvu = total_rvu
@@ -1301,13 +1461,13 @@ class _Pricer:
         self.lower_of_charges(line, round_half_up(line.fee_exact, 2))
         return True
 
-    def percent_of_charges(self, line: _Line, terms) -> None:
+    def percent_of_charges(self, line: _Line, rates) -> None:
         line.pricing_method = "percent_of_charges"
         line.flags.add("prepayment_review")
-        amount = round_half_up(line.billed * Decimal(str(terms.percent_of_charges)), 2)
-        # decisions §10: fee schedule amount = allowed amount = round(billed x pct).
-        line.fee_schedule_amount = amount
-        line.allowed_amount = amount
+        amount = round_half_up(line.billed * Decimal(str(rates["percent_of_charges"])), 2)
+        # decisions §10: fee schedule amount = round(billed x pct); allowed amount the lower
+        # of that and the billed charge (the same for any percentage up to 100 %).
+        self.lower_of_charges(line, amount)
 
 
 def _carc(text: str):
@@ -1370,15 +1530,19 @@ def _settle(line: _Line, claim_id, line_number) -> tuple[dict, list[dict]]:
         if line.mue_denied > 0:
             adjust("CO", 151, line.mue_denied, "mue")
         billed, allowed = line.billed, line.allowed_amount
-        # §11 reductions after lower of charges, so that the rows add up to billed - allowed
-        allowed_full = allowed
+        # §11 reductions after lower of charges, so that the rows add up to billed - allowed:
+        # the allowed amount before multiple procedures, and before that the one before the
+        # modifier reductions / OPPS cap (a gap-fill or fee carve-out line reduced as a
+        # multiple procedure has no modifier reduction: its CO-45 row stops at the fee
+        # before the multiple-procedure reduction)
+        allowed_cut = allowed
+        if line.fee_before_multiple is not None:
+            allowed_cut = min(billed, line.fee_before_multiple)
+        allowed_full = allowed_cut
         if line.fee_before_reductions is not None:
             allowed_full = min(billed, line.fee_before_reductions)
         if billed - allowed_full > 0:
             adjust("CO", 45, billed - allowed_full, "fee_schedule")
-        allowed_cut = allowed
-        if line.fee_before_multiple is not None:
-            allowed_cut = min(billed, line.fee_before_multiple)
         if allowed_full - allowed_cut > 0:
             adjust("CO", 45, allowed_full - allowed_cut, line.reduction_step)
         if allowed_cut - allowed > 0:
@@ -1525,6 +1689,7 @@ def reference_price(claims, contract=None, schedules=None) -> tuple[list[dict], 
             priced_lines.append(line)
         pricer.status_t(priced_lines)
         pricer.multiple_procedures(priced_lines)
+        pricer.apply_percent_of_medicare(priced_lines)
         for line in priced_lines:
             out, adj = _settle(line, line.row.get("claim_id"), line.row.get("line_number"))
             lines.append(out)
