@@ -34,6 +34,7 @@ from typing import Any
 import polars as pl
 
 from pricer.money import CENTS, CF_SCALE, FRACTION_SCALE, RVU_SCALE, to_scaled
+from pricer.vocabulary import MEDICARE_REFERENCE_LOB, RATE_METHODS
 
 LOBS = ("commercial", "medicare", "medicare_cost", "medicaid", "other")
 MEDICARE_LOBS = ("medicare", "medicare_cost")
@@ -106,9 +107,7 @@ _MEDICARE_DEFAULTS: dict[str, Any] = {
     "anesthesia_no_time_units_codes": ["01995", "01996"],
 }
 LOB_KEYS = tuple(_OTHER_DEFAULTS)
-METHODS = ("rbrvs", "percent_of_medicare", "percent_of_charges")
-# The LOB whose pricing `percent_of_medicare` (method or carve-out) multiplies.
-MEDICARE_REFERENCE_LOB = "medicare"
+METHODS = RATE_METHODS  # a LOB's `method`
 # The rates a dated period may change (docs/contract.md, "Terms by date").
 RATE_KEYS = ("method", "conversion_factor", "conversion_factor_by_locality", "rounding",
              "percent_of_charges", "percent_of_medicare", "anesthesia_conversion_factor",
@@ -687,20 +686,16 @@ def _lob_terms(
     def key(k: str) -> str:
         return f"{path}.{k}"
 
-    cf = _decimal_or_cms(v["conversion_factor"], key("conversion_factor"), CF_PLACES, CF_MAX,
-                         problems)
-    rounding = _choice(v["rounding"], key("rounding"), ROUNDINGS, problems)
-    poc = _decimal(v["percent_of_charges"], key("percent_of_charges"), FRACTION_PLACES,
-                   FRACTION_MAX, problems)
-    anes_cf = _decimal_or_cms(v["anesthesia_conversion_factor"],
-                              key("anesthesia_conversion_factor"), CF_PLACES, CF_MAX, problems)
+    rate = {k: _rate_value(k, v[k], key(k), problems) for k in RATE_KEYS
+            if v[k] is not None}  # percent_of_medicare has no default
+    cf, rounding, poc = rate["conversion_factor"], rate["rounding"], rate["percent_of_charges"]
+    anes_cf = rate["anesthesia_conversion_factor"]
     tuph = _int(v["anesthesia_time_units_per_hour"], key("anesthesia_time_units_per_hour"),
                 1, TIME_UNITS_PER_HOUR_MAX, problems)
     neuraxial = _codes(v["neuraxial_labor_codes"], key("neuraxial_labor_codes"), problems)
     no_time = _codes(v["anesthesia_no_time_units_codes"], key("anesthesia_no_time_units_codes"),
                      problems)
-    drug_pct = _decimal(v["drug_percent_of_asp_limit"], key("drug_percent_of_asp_limit"),
-                        FRACTION_PLACES, FRACTION_MAX, problems)
+    drug_pct = rate["drug_percent_of_asp_limit"]
     require_ndc = _bool(v["require_ndc_for_drugs"], key("require_ndc_for_drugs"), problems)
     filing = _int(v["timely_filing_days"], key("timely_filing_days"), 1,
                   TIMELY_FILING_DAYS_MAX, problems)
@@ -713,19 +708,13 @@ def _lob_terms(
                                          gap_cache)
     mue, mue_source = _gap_fill_key(v["mue"], key("mue"), base_dir, problems, gap_cache,
                                     loader=_load_mue)
-    method = _choice(v["method"], key("method"), METHODS, problems)
-    pom = None
-    if v["percent_of_medicare"] is not None:
-        pom = _decimal(v["percent_of_medicare"], key("percent_of_medicare"), FRACTION_PLACES,
-                       FRACTION_MAX, problems)
-    cf_loc = _locality_rates(v["conversion_factor_by_locality"],
-                             key("conversion_factor_by_locality"), problems)
-    anes_loc = _locality_rates(v["anesthesia_conversion_factor_by_locality"],
-                               key("anesthesia_conversion_factor_by_locality"), problems)
+    method, pom = rate["method"], rate.get("percent_of_medicare")
+    cf_loc = rate["conversion_factor_by_locality"]
+    anes_loc = rate["anesthesia_conversion_factor_by_locality"]
     periods = _periods(v["periods"], key("periods"), problems)
     if len(problems) == before:
         # the method needs its percentage in every period it is in force
-        rates = {k: val for k, val in (("method", method), ("percent_of_medicare", pom))}
+        rates = {"method": method, "percent_of_medicare": pom}
         for start, changes in [(None, {}), *periods]:
             rates.update({k: changes[k] for k in ("method", "percent_of_medicare")
                           if k in changes})
@@ -1064,6 +1053,19 @@ def _date(value: Any, path: str, problems: list[str]) -> dt.date | None:
     return None
 
 
+def _rate_value(k: str, value: Any, path: str, problems: list[str]):
+    """One of RATE_KEYS validated (a LOB's own rates and its periods' alike); None if bad."""
+    if k == "method":
+        return _choice(value, path, METHODS, problems)
+    if k == "rounding":
+        return _choice(value, path, ROUNDINGS, problems)
+    if k in ("conversion_factor", "anesthesia_conversion_factor"):
+        return _decimal_or_cms(value, path, CF_PLACES, CF_MAX, problems)
+    if k.endswith("_by_locality"):
+        return _locality_rates(value, path, problems)
+    return _decimal(value, path, FRACTION_PLACES, FRACTION_MAX, problems)
+
+
 def _locality_rates(value: Any, path: str, problems: list[str]) -> dict[str, Decimal]:
     if not isinstance(value, Mapping):
         problems.append(f"{path}: must be a table like {{ \"02402-02\" = 60.00 }}, "
@@ -1097,21 +1099,8 @@ def _periods(value: Any, path: str, problems: list[str]) -> tuple:
             problems.append(f"{p}.effective_from: missing (required)")
             continue
         start = _date(item["effective_from"], f"{p}.effective_from", problems)
-        changes: dict[str, Any] = {}
-        for k in RATE_KEYS:
-            if k not in item:
-                continue
-            kp = f"{p}.{k}"
-            if k == "method":
-                changes[k] = _choice(item[k], kp, METHODS, problems)
-            elif k == "rounding":
-                changes[k] = _choice(item[k], kp, ROUNDINGS, problems)
-            elif k in ("conversion_factor", "anesthesia_conversion_factor"):
-                changes[k] = _decimal_or_cms(item[k], kp, CF_PLACES, CF_MAX, problems)
-            elif k.endswith("_by_locality"):
-                changes[k] = _locality_rates(item[k], kp, problems)
-            else:
-                changes[k] = _decimal(item[k], kp, FRACTION_PLACES, FRACTION_MAX, problems)
+        changes = {k: _rate_value(k, item[k], f"{p}.{k}", problems)
+                   for k in RATE_KEYS if k in item}
         if not changes:
             problems.append(f"{p}: changes nothing (give at least one of {', '.join(RATE_KEYS)})")
         if start is None:

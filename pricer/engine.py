@@ -41,8 +41,7 @@ def run_kernel(enc, arrays, out=None):
     multiple_procedures_nb(enc.claim_order, enc.claim_starts, enc.dos, enc.code, enc.modifiers,
                            enc.units, enc.npi_offsets, enc.npi_data, enc.npi_valid, enc.billed,
                            enc.deductible, enc.copay, enc.coinsurance, enc.qmb, enc.lob, out)
-    t = arrays.kernel
-    if (t.rate_method == 1).any() or (t.cr_type == 3).any():  # tables.RATE_POM, CARVE_POM
+    if arrays.percent_of_medicare:
         percent_of_medicare_nb(enc.billed, enc.deductible, enc.copay, enc.coinsurance, enc.qmb,
                                enc.lob, out)
     return out

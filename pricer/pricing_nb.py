@@ -12,7 +12,8 @@ import numpy as np
 from numba import njit, prange
 
 from pricer.vocabulary import (
-    LOBS, M_PCT_MEDICARE, A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, DENIED, F, LOB_MEDICAID, M_ANESTHESIA,
+    A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, CARVE_FEE, CARVE_POC, CARVE_POM, DENIED, F,
+    LOB_MEDICAID, LOB_MEDICARE_REFERENCE, M_ANESTHESIA, M_PCT_MEDICARE, RATE_POC, RATE_POM,
     M_BUNDLED, M_CARVE_OUT, M_DENIED, M_DRUG, M_GAP_FILL, M_PCT_CHARGES, M_RBRVS, M_REJECTED,
     MOD, PRE_DENIALS, PRICED, R, REJECTED, S_ASSISTANT, S_BILATERAL, S_CO_SURGERY, S_MULTIPLE,
     S_OPPS_CAP, VOID, M_VOID, CARC_VOID,
@@ -83,9 +84,6 @@ _P_FAMILY = 5  # tables.P_IMAGING_FAMILY
 _R_ANES_MIN, _R_26TC, _R_PCTC_ROW = R["anesthesia_minutes_implausible"], R["modifier_26_and_tc"], R["pctc_row_missing"]
 _R_PCTC_REQ, _R_ANES_MOD, _R_NDC = R["pctc_modifier_required"], R["anesthesia_modifier_missing"], R["ndc_missing"]
 _R_STATUS_DENIED, _R_STATUS_BUNDLED = R["status_denied"], R["status_bundled"]
-_MEDICARE = LOBS.index("medicare")  # contract.MEDICARE_REFERENCE_LOB
-_RATE_POM, _RATE_POC = 1, 2  # tables.RATE_POM, RATE_POC
-_CARVE_FEE, _CARVE_POC, _CARVE_POM = 1, 2, 3  # tables.CARVE_*
 
 
 @njit(cache=True, inline="always")
@@ -332,12 +330,12 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         if reason == 0 or (pre_denial and reason != _R_VOID):
             rule = _carve_out(t, L, c, mods, i, dos)
             R = _rates(t, L, dos)
-            if rule >= 0 and t.cr_type[rule] == _CARVE_POM:
+            if rule >= 0 and t.cr_type[rule] == CARVE_POM:
                 pom = -t.cr_value[rule]  # negative: the method reported is carve_out
-                P = _MEDICARE
-            elif rule < 0 and t.rate_method[R] == _RATE_POM:
+                P = LOB_MEDICARE_REFERENCE
+            elif rule < 0 and t.rate_method[R] == RATE_POM:
                 pom = t.rate_pom[R]
-                P = _MEDICARE
+                P = LOB_MEDICARE_REFERENCE
             if P != L:
                 rule = _carve_out(t, P, c, mods, i, dos)
                 R = _rates(t, P, dos)
@@ -422,16 +420,16 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
 
             done = False
             ct = t.cr_type[rule] if rule >= 0 else 0
-            if ct == _CARVE_FEE:
+            if ct == CARVE_FEE:
                 fee = t.cr_value[rule] * units
                 fee_num = fee * 100_000_000 if fee < _NUM_LIMIT else -1
                 method = M_CARVE_OUT
                 done = True
-            elif ct == _CARVE_POC:
+            elif ct == CARVE_POC:
                 fee = half_up(billed * t.cr_value[rule], 10_000)
                 method = M_CARVE_OUT
                 done = True
-            elif t.rate_method[R] == _RATE_POC:  # the LOB's method: every line % of charges
+            elif t.rate_method[R] == RATE_POC:  # the LOB's method: every line % of charges
                 fee = half_up(billed * t.rate_pct_charges[R], 10_000)
                 method = M_PCT_CHARGES
                 flags |= _F_PREPAY

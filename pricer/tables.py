@@ -16,8 +16,8 @@ from pricer.claims import days_of
 from pricer.contract import codes_in_range
 from pricer.money import CF_SCALE, CENTS, FRACTION_SCALE, to_scaled
 from pricer.vocabulary import (
-    A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, A_RBRVS, LOBS, MEDICARE_LOBS, MOD, MOD_INVALID,
-    RVU_ROWS,
+    A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, A_RBRVS, CARVE_FEE, CARVE_POC, CARVE_POM, LOBS,
+    MEDICARE_LOBS, MOD, MOD_INVALID, RATE_METHODS, RATE_POM, RVU_ROWS,
 )
 
 OPEN = np.iinfo(np.int32).max  # effective_to of an open vintage
@@ -221,6 +221,7 @@ class ReferenceArrays:
     modifier_index: dict[str, int]  # vocabulary.MODIFIERS plus gap-fill modifiers
     gap_fill_sources: list[str]
     kernel: KernelTables
+    percent_of_medicare: bool = False  # some line may be priced as a percent of Medicare
 
     # what encode_claims needs, delegated to the schedule part
     @property
@@ -245,11 +246,6 @@ def _cf(value, what) -> int:
     return -1 if isinstance(value, str) else to_scaled(value, CF_SCALE, what)
 
 
-# rate_method values; carve-out types (cr_type)
-RATE_RBRVS, RATE_POM, RATE_POC = 0, 1, 2
-CARVE_FEE, CARVE_POC, CARVE_POM = 1, 2, 3
-_RATE_METHODS = {"rbrvs": RATE_RBRVS, "percent_of_medicare": RATE_POM,
-                 "percent_of_charges": RATE_POC}
 _FIRST_DAY = np.iinfo(np.int32).min
 
 
@@ -293,7 +289,7 @@ def _rate_arrays(k: dict, terms, loc_index: dict) -> None:
     n = len(sets)
     k["rate_from"] = np.array([_FIRST_DAY if start is None else days_of(start)
                                for start, _ in sets], np.int32)
-    k["rate_method"] = np.array([_RATE_METHODS[r.method] for _, r in sets], np.int8)
+    k["rate_method"] = np.array([RATE_METHODS.index(r.method) for _, r in sets], np.int8)
     k["rate_rounding"] = np.array([1 if r.rounding == "cms" else 0 for _, r in sets], np.int8)
     k["rate_pct_charges"] = np.array(
         [to_scaled(r.percent_of_charges, FRACTION_SCALE, "percent_of_charges") for _, r in sets],
@@ -448,7 +444,9 @@ def _contract_arrays(sched: ScheduleArrays, contract, shared=()) -> ReferenceArr
         k[name] = np.array(cols[j], dtype)
     return ReferenceArrays(sched=sched, code_index=index, unknown_code=unknown,
                            modifier_index=modifier_index, gap_fill_sources=sources,
-                           kernel=KernelTables(**k))
+                           kernel=KernelTables(**k),
+                           percent_of_medicare=bool((k["rate_method"] == RATE_POM).any()
+                                                    or (k["cr_type"] == CARVE_POM).any()))
 
 
 _SCHED_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

@@ -8,6 +8,13 @@ from __future__ import annotations
 LOBS = ("commercial", "medicare", "medicare_cost", "medicaid", "other")
 MEDICARE_LOBS = ("medicare", "medicare_cost")
 LOB_MEDICAID = LOBS.index("medicaid")
+# The LOB whose pricing `percent_of_medicare` (a LOB method or a carve-out) multiplies.
+MEDICARE_REFERENCE_LOB = "medicare"
+LOB_MEDICARE_REFERENCE = LOBS.index(MEDICARE_REFERENCE_LOB)
+# A LOB's pricing method in a rate set (tables.rate_method), and carve-out kinds (cr_type).
+RATE_METHODS = ("rbrvs", "percent_of_medicare", "percent_of_charges")
+RATE_RBRVS, RATE_POM, RATE_POC = range(3)
+CARVE_FEE, CARVE_POC, CARVE_POM = 1, 2, 3
 
 LINE_STATUSES = ("priced", "denied", "rejected", "void")
 PRICED, DENIED, REJECTED, VOID = 0, 1, 2, 3
