@@ -87,27 +87,20 @@ def _scenarios(frame: pl.DataFrame) -> list[str]:
             if c.startswith("allowed_") and not c.startswith("allowed_change_")]
 
 
-def _pct_of(num: pl.Expr, den: pl.Expr) -> pl.Expr:
-    """100 x num / den as Float64, null where den is 0 (as ``pricer.compare`` gives it)."""
-    num, den = num.cast(pl.Float64), den.cast(pl.Float64)
-    return pl.when(den != 0).then(100.0 * num / den).otherwise(None)
-
-
-def _groups(frame: pl.DataFrame, by: list[str], sums: list[str],
-            pct: tuple[str, str, str] | None) -> tuple[list[str], pl.DataFrame]:
+def _groups(frame: pl.DataFrame, by: list[str], what: str) -> tuple[list[str], pl.DataFrame]:
     """Bar labels and the rows to draw: by the first ``by`` column, or one row "total".
 
-    A frame grouped by several columns is summed up to the first one (money exactly, as
-    Decimal); ``pct = (name, numerator, denominator)`` is then taken again from the sums.
+    A frame grouped by several columns is summed up to the first one
+    (:func:`pricer.whatif.rollup`: money exactly, percentages again from the sums).
     """
     if not by:
         return ["total"] * frame.height, frame
     first = frame[by[0]]
     if first.n_unique() == frame.height:
         return _labels(first), frame
-    rows = frame.group_by(by[0], maintain_order=True).agg(pl.col(sums).sum())
-    if pct is not None:
-        rows = rows.with_columns(_pct_of(pl.col(pct[1]), pl.col(pct[2])).alias(pct[0]))
+    from pricer.whatif import rollup
+    _need(frame, ["lines"], what)
+    rows = rollup(frame, by[:1])
     return _labels(rows[by[0]]), rows
 
 
@@ -171,8 +164,7 @@ def plot_compare(frame: pl.DataFrame, measure: str = "paid", scenario: str | Non
     _need(frame, [change, pct], what)
     if len(by) > 1:
         _need(frame, [base], what)
-    labels, rows = _groups(frame, by, [change, base] if len(by) > 1 else [change],
-                           (pct, change, base))
+    labels, rows = _groups(frame, by, what)
     values = _floats(rows[change])
     fig, ax = _figure(len(labels))
     bars = ax.barh(labels, values, color=[_UP if v > 0 else _DOWN for v in values])
@@ -295,8 +287,7 @@ def plot_percent_of_medicare(frame):
         _need(f, ["percent_of_medicare"], what)
         if len(by) > 1:
             _need(f, ["allowed", "medicare_allowed"], what)
-        labels, rows = _groups(f, by, ["allowed", "medicare_allowed"],
-                               ("percent_of_medicare", "allowed", "medicare_allowed"))
+        labels, rows = _groups(f, by, what)
         series[name] = (labels, rows["percent_of_medicare"].to_list(), by)
     groups = list(dict.fromkeys(g for labels, _, _ in series.values() for g in labels))
     n = len(series)

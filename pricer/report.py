@@ -174,7 +174,7 @@ def whatif_report(claims, contracts: Mapping[str, Contract], out_dir,
     ['compare_allowed.png', 'compare_paid.png', 'percent_of_medicare.png', 'report.md']
     """
     from pricer.plots import plot_compare, plot_percent_of_medicare
-    from pricer.whatif import compare, percent_of_medicare
+    from pricer.whatif import compare, percent_of_medicare, rollup
 
     names = list(contracts)
     if not names:
@@ -183,20 +183,19 @@ def whatif_report(claims, contracts: Mapping[str, Contract], out_dir,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    totals = compare(claims, contracts, schedules=schedules)
-    grouped = compare(claims, contracts, by=by, schedules=schedules) if by else totals
-    medicare = {n: percent_of_medicare(claims, c, by=by, schedules=schedules) if by else None
+    # priced once per table; the totals are the groups summed up
+    grouped = compare(claims, contracts, by=by, schedules=schedules)
+    totals = rollup(grouped)
+    medicare = {n: percent_of_medicare(claims, c, by=by, schedules=schedules)
                 for n, c in contracts.items()}
-    medicare_total = {n: percent_of_medicare(claims, c, schedules=schedules)
-                      for n, c in contracts.items()}
+    medicare_total = {n: rollup(f) for n, f in medicare.items()}
 
     charts = []
     if len(names) > 1:
         for measure, file in (("paid", COMPARE_PAID), ("allowed", COMPARE_ALLOWED)):
             plot_compare(grouped, measure).savefig(out / file, dpi=110)
             charts.append(file)
-    plot_percent_of_medicare(
-        medicare if by else medicare_total).savefig(out / PERCENT_OF_MEDICARE, dpi=110)
+    plot_percent_of_medicare(medicare).savefig(out / PERCENT_OF_MEDICARE, dpi=110)
 
     first = totals.row(0, named=True)
     by_text = ", ".join(by) if by else "(totals only)"

@@ -171,6 +171,47 @@ def _groups(table: pa.Table, by) -> tuple[pl.DataFrame, np.ndarray]:
     return keys.drop("_g"), gid.to_numpy().astype(np.int64)
 
 
+def rollup(frame: pl.DataFrame, by=()) -> pl.DataFrame:
+    """A ``compare`` or ``percent_of_medicare`` frame summed up to fewer groups.
+
+    Counts and money are summed exactly; the percentages are taken again from the sums, as
+    the function that made the frame takes them. Without ``by``: one row of totals.
+
+    Examples
+    --------
+    >>> import pricer
+    >>> from pricer.cli import SAMPLE
+    >>> c = pricer.default_contract()
+    >>> p = pricer.percent_of_medicare(SAMPLE, c, by=["line_of_business", "service_category"])
+    >>> total = pricer.percent_of_medicare(SAMPLE, c)
+    >>> rollup(p).equals(total) and rollup(p).schema == total.schema
+    True
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    summed = [c for c in frame.columns[frame.columns.index("lines"):]
+              if frame.schema[c] != pl.Float64]
+    out = (frame.group_by(by, maintain_order=True).agg(pl.col(summed).sum()) if by
+           else frame.select(pl.col(summed).sum()))
+    cents = lambda c: (pl.col(c) * 100).cast(pl.Int64).cast(pl.Float64)  # noqa: E731
+    pct = []
+    for c in frame.columns:
+        if frame.schema[c] != pl.Float64:
+            continue
+        if c == "percent_of_medicare":
+            num, den = "allowed", "medicare_allowed"
+        else:  # <measure>_change_pct_<name>: against the baseline, the first scenario
+            measure, name = c.split("_change_pct_", 1)
+            base = next(x for x in frame.columns
+                        if x.startswith(measure + "_") and "_change_" not in x)
+            num, den = f"{measure}_change_{name}", base
+        # as _pct computes it, from cents, so that a rolled-up frame equals a direct one
+        pct.append(pl.when(pl.col(den) != 0).then(100.0 * cents(num) / cents(den))
+                   .otherwise(None).alias(c))
+    measures = frame.columns[frame.columns.index("lines"):]
+    return (out.cast({c: frame.schema[c] for c in summed}).with_columns(pct)
+            .select(*by, *measures))
+
+
 def _money(cents: np.ndarray) -> pl.Series:
     return pl.Series(values=[Decimal(int(c)).scaleb(-2) for c in cents], dtype=MONEY)
 
@@ -307,13 +348,13 @@ def sweep(claims, contract: Contract, term: str, values, schedules=None) -> pl.D
     numeric = [_as_decimal(v) for v in values]
     value = (pl.Series("value", numeric) if None not in numeric
              else pl.Series("value", [str(v) for v in values], pl.String))
-    n = lines.table.num_rows
+    k = len(values)
     return pl.DataFrame([
         value,
-        pl.Series("lines", [n] * len(values), pl.Int64),
-        pl.Series("billed", [Decimal(int(lines.billed()[0])).scaleb(-2)] * len(values), MONEY),
-        pl.Series("allowed", [Decimal(int(a[0])).scaleb(-2) for a, _ in rows], MONEY),
-        pl.Series("paid", [Decimal(int(p[0])).scaleb(-2) for _, p in rows], MONEY),
+        pl.Series("lines", np.repeat(lines.counts(), k), pl.Int64),
+        _money(np.repeat(lines.billed(), k)).alias("billed"),
+        _money(np.array([a[0] for a, _ in rows])).alias("allowed"),
+        _money(np.array([p[0] for _, p in rows])).alias("paid"),
     ])
 
 

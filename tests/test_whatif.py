@@ -166,3 +166,16 @@ def test_bad_arguments_are_refused_clearly(claims, contract, schedules):
         pricer.compare(few, {"a": "contract.toml"}, schedules=schedules)
     with pytest.raises(pricer.InputError):
         pricer.compare(few.drop("hcpcs"), {"a": contract}, schedules=schedules)
+
+
+def test_rollup_of_groups_equals_pricing_with_fewer_groups(claims, contract, proposed,
+                                                           schedules):
+    from polars.testing import assert_frame_equal
+
+    from pricer.whatif import rollup
+    scenarios = {"current": contract, "proposed": proposed}
+    fine = pricer.compare(claims, scenarios, by=["line_of_business", "service_category"],
+                          schedules=schedules)
+    for by in ([], ["line_of_business"]):
+        direct = pricer.compare(claims, scenarios, by=by, schedules=schedules)
+        assert_frame_equal(rollup(fine, by), direct)  # values and dtypes
