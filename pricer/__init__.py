@@ -24,11 +24,13 @@ _EXPORTS = {
     "sweep": "pricer.whatif",
     "percent_of_medicare": "pricer.whatif",
     "service_category": "pricer.whatif",
+    "Plans": "pricer.plans",
+    "PlanError": "pricer.plans",
 }
 __all__ = [*_EXPORTS, "plots", "__version__"]
 
 
-_SUBMODULES = ("plots",)  # `pricer.plots.plot_compare(...)` without importing it first
+_SUBMODULES = ("plots", "plans")  # `pricer.plots.plot_compare(...)` without importing it first
 
 
 def __getattr__(name):

@@ -484,6 +484,11 @@ def run_batch(inputs, out, contract=None, schedules_root=None, *, batch_rows: in
     from pricer.schedules import load_schedules
     t_start = time.perf_counter()
     contract = contract if contract is not None else default_contract()
+    if contract.plans is not None:  # parts would each accumulate on their own: never a guess
+        raise InputError("contract", ["the contract names benefit plans, which accumulate over "
+                                      "the whole input in date order; the streamed batch does "
+                                      "not do that yet: price with pricer.price (or `pricer "
+                                      "reprice FILE -o priced.parquet`) instead"])
     schedules = load_schedules(schedules_root) if schedules_root else load_schedules()
     out = Path(out)
     manifest_path = out / MANIFEST

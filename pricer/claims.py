@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pricer import columns_nb as cnb
+from pricer.plans import CAT_NONE, PROVIDER_ALIASES, copay_category
 from pricer.replacements import link_claims
 from pricer.vocabulary import (EM_FACILITY_CODES, FACILITY_POS, HIGH_LEVEL_EM, INSTITUTIONAL_FORMS,
                                LOBS, MOD, MOD_INVALID, MOD_OTHER, F, R)
@@ -30,14 +31,15 @@ OPTIONAL = (
     "modifier_1", "modifier_2", "modifier_3", "modifier_4", "locality", "service_state",
     "service_county", "service_zip", "claim_form", "received_date", "frequency_code", "ndc",
     "rendering_npi", "deductible", "copay", "coinsurance", "qmb", "other_payer_paid",
-    "original_claim_id",
+    "original_claim_id", "plan_id", "subscriber_id", "rendering_provider_type",
 )
 MODIFIER_COLUMNS = ("modifier_1", "modifier_2", "modifier_3", "modifier_4")
 COST_SHARE_COLUMNS = ("deductible", "copay", "coinsurance", "other_payer_paid")
 TEXT_COLUMNS = (
     "claim_id", "member_id", "line_of_business", "hcpcs", "place_of_service", *MODIFIER_COLUMNS,
     "locality", "service_state", "service_county", "service_zip", "claim_form",
-    "frequency_code", "ndc", "rendering_npi",
+    "frequency_code", "ndc", "rendering_npi", "plan_id", "subscriber_id",
+    "rendering_provider_type",
 )
 
 # Text columns read from Parquet as dictionaries: few distinct values per many lines.
@@ -55,7 +57,8 @@ ACCEPTED_TYPES = {
     "frequency_code": (_TEXT, _INT), "ndc": (_TEXT, _INT), "rendering_npi": (_TEXT, _INT),
     "deductible": (_NUM, _TEXT), "copay": (_NUM, _TEXT), "coinsurance": (_NUM, _TEXT),
     "qmb": (_BOOL, _TEXT, _INT), "other_payer_paid": (_NUM, _TEXT),
-    "original_claim_id": (_TEXT, _INT),
+    "original_claim_id": (_TEXT, _INT), "plan_id": (_TEXT, _INT),
+    "subscriber_id": (_TEXT, _INT), "rendering_provider_type": (_TEXT,),
 }
 
 EPOCH = dt.date(1970, 1, 1)
@@ -526,6 +529,17 @@ class EncodedLines:
     npi_valid: np.ndarray     # bool: the line gives an NPI
     # replacement and void claims linked to their originals (replacements.link_claims)
     links: object = None      # polars frame claim_id, frequency_code, original_claim_id, or None
+    # member cost share (docs/cost_share.md; pricer.benefits)
+    claim: np.ndarray = None             # int32 claim number per line (first appearance), -1 null
+    plan: np.ndarray = None              # int16 position in Plans.ids, -1 no plan
+    subscriber_id: pa.ChunkedArray = None  # normalised subscriber IDs, or None (no column)
+    subscriber_given: np.ndarray = None  # bool: a valid subscriber ID on the line
+    provider: np.ndarray = None          # int8 plans.PROVIDER_TYPES (blank = physician)
+    category: np.ndarray = None          # int8 copay category of the code (office visits as such)
+    shares_given: np.ndarray = None      # bool: the line gives deductible, copay or coinsurance
+    other_payer_paid: np.ndarray = None  # int64 cents (0 when not given)
+    other_payer_given: np.ndarray = None  # bool
+    benefits: object = None              # benefits.BenefitLines, or None (no plan line)
 
 
 def _normalise_code(v: str | None) -> str:
@@ -683,11 +697,40 @@ def _resolve_distinct(key: np.ndarray, resolve, loc_index: dict) -> np.ndarray:
     return np.asarray([index(k) for k in distinct.tolist()], np.int32)[inverse]
 
 
-def encode_claims(table: pa.Table, arrays, contract, prior=None) -> EncodedLines:
+def _plan_codes(col, n: int, plans) -> tuple[np.ndarray, np.ndarray]:
+    """Plan number per line (-1 none) and state: 0 fine or blank, 2 a plan not in ``plans``."""
+    if col is None:
+        return np.full(n, -1, np.int16), np.zeros(n, np.uint8)
+    idx, values = _text_dict(col)
+    ids = {p: i for i, p in enumerate(plans.ids)} if plans is not None else {}
+    per_value = [(-1, 0) if _blank(v) else (ids.get(v.strip(), -1), 0 if v.strip() in ids else 2)
+                 for v in values]
+    plan = _lookup(idx, [p for p, _ in per_value], -1, np.int16)
+    return plan, _lookup(idx, [s for _, s in per_value], 0, np.uint8)
+
+
+def _provider_types(col, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``rendering_provider_type`` per line (blank = physician) and state: 0 ok, 2 unknown."""
+    if col is None:
+        return np.zeros(n, np.int8), np.zeros(n, np.uint8)
+    idx, values = _text_dict(col)
+    keys = [None if _blank(v) else v.strip().lower() for v in values]
+    kind = [0 if k is None else PROVIDER_ALIASES.get(k, 0) for k in keys]
+    bad = [k is not None and k not in PROVIDER_ALIASES for k in keys]
+    return (_lookup(idx, kind, 0, np.int8),
+            _lookup(idx, [2 if b else 0 for b in bad], 0, np.uint8))
+
+
+def encode_claims(table: pa.Table, arrays, contract, prior=None, plans=None,
+                  accumulators=None) -> EncodedLines:
     """Validate (§4) and encode every line; nothing is dropped, bad lines carry a reason.
 
-    ``prior`` (a ``replacements.Prior``) holds the claims replacement and void claims refer to.
+    ``prior`` (a ``replacements.Prior``) holds the claims replacement and void claims refer to;
+    ``plans`` the benefit plans lines name in ``plan_id`` (default: the contract's), and
+    ``accumulators`` their members' starting balances (docs/cost_share.md).
     """
+    if plans is None:
+        plans = contract.plans
     n = table.num_rows
     reason = np.zeros(n, np.uint8)
     flags = np.zeros(n, np.uint32)
@@ -740,16 +783,26 @@ def encode_claims(table: pa.Table, arrays, contract, prior=None) -> EncodedLines
     reject(member_state == 2, "member_id_invalid")
     # 9.
     reject(billed_state == 3, "billed_charge_fraction_of_cent")
-    shares = {}
+    shares, given = {}, {}
     for name in ("deductible", "copay", "coinsurance", "other_payer_paid"):
         cents, state = money_cents(_present(table, name), n)
         reject(state == 2, f"{name}_invalid")
         reject((state != 1) & (cents < 0), f"{name}_negative")
         reject(state == 3, f"{name}_fraction_of_cent")
         shares[name] = np.where(state == 0, np.maximum(cents, 0), 0)
+        given[name] = state == 0
     # 10.
     locality = _localities(table, n, dos, arrays, contract)
     reject(locality < 0, "locality_invalid")
+    # 12. benefit plans (docs/cost_share.md)
+    plan, plan_state = _plan_codes(_present(table, "plan_id"), n, plans)
+    reject(plan_state == 2, "plan_id_unknown")
+    subscriber, subscriber_state = None, np.zeros(n, np.uint8)
+    if _present(table, "subscriber_id") is not None:
+        subscriber, subscriber_state = _member_ids(table.column("subscriber_id"), n)
+    reject(subscriber_state == 2, "subscriber_id_invalid")
+    provider, provider_state = _provider_types(_present(table, "rendering_provider_type"), n)
+    reject(provider_state == 2, "rendering_provider_type_invalid")
     # 11. (anesthesia minutes) is the kernel's: it knows which lines are anesthesia lines.
 
     code_ids = [arrays.code_index.get(c, arrays.unknown_code) for c in norm_codes]
@@ -790,7 +843,7 @@ def encode_claims(table: pa.Table, arrays, contract, prior=None) -> EncodedLines
 
     facility_table = np.zeros(100, bool)
     facility_table[list(FACILITY_POS)] = True
-    return _typed(EncodedLines(
+    enc = _typed(EncodedLines(
         n=n, reason=reason, flags=flags, lob=np.where(lob < 0, 0, lob).astype(np.int8),
         dos=np.where(dos_state == 0, dos, 0).astype(np.int32), code=code, unlisted=unlisted,
         modifiers=np.ascontiguousarray(modifiers), units=units,
@@ -800,7 +853,18 @@ def encode_claims(table: pa.Table, arrays, contract, prior=None) -> EncodedLines
         locality=locality, ndc_ok=_ndc_ok(_present(table, "ndc"), n), member_id=member_id,
         claim_order=order, claim_starts=starts, npi_offsets=npi_offsets, npi_data=npi_data,
         npi_valid=npi_valid, links=links,
+        claim=claim, plan=plan, subscriber_id=subscriber, subscriber_given=subscriber_state == 0,
+        provider=provider,
+        category=_lookup(hc_idx, [copay_category(c) for c in norm_codes], CAT_NONE, np.int8),
+        shares_given=given["deductible"] | given["copay"] | given["coinsurance"],
+        other_payer_paid=shares["other_payer_paid"], other_payer_given=given["other_payer_paid"],
     ))
+    if plans is not None:
+        from pricer.benefits import prepare
+        enc.benefits = prepare(table, enc, plans, accumulators)
+    elif accumulators is not None:
+        raise InputError("accumulators", ["starting balances need benefit plans (plans=...)"])
+    return enc
 
 
 _DTYPES = {

@@ -60,6 +60,12 @@ def _batch_mode(args) -> bool:
     return bool(many or to_dir or args.resume or args.keep_going or args.workers or args.scheduler)
 
 
+_NO_BATCH_PLANS = ("benefit plans accumulate over the whole input in date order, which the "
+                   "streamed batch does not do yet: price the day's file in one run, "
+                   "`pricer reprice FILE -o priced.parquet --plans PLANS --accumulators YTD "
+                   "--accumulators-out NEXT` (docs/cost_share.md)")
+
+
 def cmd_batch(args) -> int:
     from pricer.batch import run_batch
     from pricer.claims import InputError
@@ -68,6 +74,8 @@ def cmd_batch(args) -> int:
         raise InputError(args.output or "-o", ["a batch run writes a dataset: -o must name a "
                                                "directory"])
     contract = Contract.from_toml(args.contract) if args.contract else default_contract()
+    if args.plans or args.accumulators or args.accumulators_out or contract.plans is not None:
+        raise InputError("--plans", [_NO_BATCH_PLANS])
     m = run_batch(args.input or SAMPLE, args.output, contract, args.schedules,
                   batch_rows=args.batch_rows, resume=args.resume, keep_going=args.keep_going,
                   workers=args.workers, scheduler=args.scheduler, prior=_prior(args),
@@ -84,14 +92,19 @@ def cmd_batch(args) -> int:
 
 
 def cmd_reprice(args) -> int:
+    from pricer.claims import InputError
     from pricer.engine import price
     if _batch_mode(args):
         return cmd_batch(args)
     contract, schedules = _load(args)
     source = Path(args.input) if args.input else SAMPLE
     prior = _prior(args)
+    if args.accumulators_out and not (args.plans or contract.plans is not None):
+        raise InputError("--accumulators-out", ["needs benefit plans (--plans, or a contract "
+                                                "naming its plans)"])
     t0 = time.perf_counter()
-    result = price(source, contract=contract, schedules=schedules, prior=prior)
+    result = price(source, contract=contract, schedules=schedules, prior=prior,
+                   plans=args.plans, accumulators=args.accumulators)
     seconds = time.perf_counter() - t0
     lines = result.lines
     written = []
@@ -101,6 +114,9 @@ def cmd_reprice(args) -> int:
     if args.adjustments:
         write_frame(result.adjustments, Path(args.adjustments))
         written.append(args.adjustments)
+    if args.accumulators_out:
+        write_frame(result.accumulators, Path(args.accumulators_out))
+        written.append(args.accumulators_out)
     if prior is not None:  # reversals are their own files, never rows of the priced lines
         rev = args.reversals or (_beside(args.output, "reversals") if args.output else None)
         rev_adj = args.reversal_adjustments or (
@@ -248,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="batch: finish the run in -o DIR, skipping its complete parts")
     r.add_argument("--keep-going", action="store_true",
                    help="batch: list a damaged or different file as failed and price the others")
+    r.add_argument("--plans", help="benefit plans TOML: cost shares of lines with a plan_id "
+                   "(docs/cost_share.md)")
+    r.add_argument("--accumulators", help="starting accumulator balances (Parquet or CSV, as "
+                   "--accumulators-out writes them)")
+    r.add_argument("--accumulators-out", help="write the ending accumulator balances here")
     r.add_argument("--workers", type=int, help="batch: price on a local Dask cluster of N processes")
     r.add_argument("--scheduler", help="batch: price on the Dask scheduler at ADDRESS")
     r.set_defaults(func=cmd_reprice)

@@ -40,6 +40,7 @@ LOBS = ("commercial", "medicare", "medicare_cost", "medicaid", "other")
 MEDICARE_LOBS = ("medicare", "medicare_cost")
 
 ROUNDINGS = ("rvu_2dp", "cms")
+COB_METHODS = ("standard", "maintenance_of_benefits")  # docs/cost_share.md
 CMS = "cms"
 # CMS PFS status codes (RVU file read-me); a contract may override the §5 policy of any of them.
 STATUS_CODES = tuple("ABCDEFGHIJMNPRTX")
@@ -69,7 +70,7 @@ _CARC_RE = re.compile(r"^[A-Z]?\d{1,3}$")
 _DECIMAL_TEXT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _DATE_TEXT_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-TOP_LEVEL_KEYS = ("name", "default_locality", "illustrative", "lob")
+TOP_LEVEL_KEYS = ("name", "default_locality", "illustrative", "lob", "plans")
 DEFAULT_LOCALITY = "02402-99"
 
 # Defaults in the form a contract file would write them, so they go through the same checks.
@@ -95,6 +96,8 @@ _OTHER_DEFAULTS: dict[str, Any] = {
     "conversion_factor_by_locality": {},
     "anesthesia_conversion_factor_by_locality": {},
     "periods": [],
+    "coordination_of_benefits": "standard",
+    "sequestration": None,
 }
 _MEDICARE_DEFAULTS: dict[str, Any] = {
     **_OTHER_DEFAULTS,
@@ -345,6 +348,9 @@ class LobTerms:
         default_factory=FrozenMap)
     # (effective_from, the rate keys the period changes), in date order
     periods: tuple[tuple[dt.date, Mapping[str, Any]], ...] = ()
+    # member cost share (docs/cost_share.md)
+    coordination_of_benefits: str = "standard"
+    sequestration: Decimal | None = None
 
     def __post_init__(self):
         # Read-only mappings: a frozen dataclass does not stop ``terms.status_policy[...] = x``.
@@ -425,6 +431,9 @@ class LobTerms:
                  _canon_map(self.anesthesia_conversion_factor_by_locality)),
                 ("periods", [[start.isoformat(), _canon_rates(changes)]
                              for start, changes in self.periods]),
+                ("coordination_of_benefits", None if self.coordination_of_benefits == "standard"
+                 else self.coordination_of_benefits),
+                ("sequestration", _canon_number(self.sequestration)),
             ) if v},
         }
 
@@ -453,6 +462,9 @@ class Contract:
         True for example contracts whose numbers are not a real payer's.
     source : Path or None
         The file the contract was read from.
+    plans : Plans or None
+        The benefit plans the contract names (top-level ``plans = "plans.toml"``), used for
+        lines with a ``plan_id`` when ``price`` is given no plans (docs/cost_share.md).
 
     Examples
     --------
@@ -466,6 +478,7 @@ class Contract:
     lobs: Mapping[str, LobTerms]
     illustrative: bool = False
     source: Path | None = None
+    plans: Any = None
 
     def __post_init__(self):
         missing = [lob for lob in LOBS if lob not in self.lobs]
@@ -550,6 +563,9 @@ class Contract:
             locality = locality.strip()
 
         illustrative = _bool(data.get("illustrative", False), "illustrative", problems)
+        plans = None
+        if data.get("plans") is not None:
+            plans = _plans_key(data["plans"], base_dir, problems)
 
         lob_tables = data.get("lob", {})
         if not isinstance(lob_tables, Mapping):
@@ -572,6 +588,7 @@ class Contract:
             lobs=lobs,
             illustrative=illustrative,
             source=source,
+            plans=plans,
         )
 
     def terms(self, lob: str) -> LobTerms:
@@ -600,6 +617,8 @@ class Contract:
             "format": 1,
             "default_locality": self.default_locality,
             "lobs": {lob: self.lobs[lob].canonical() for lob in LOBS},
+            # only when set, so contracts without plans keep their hash
+            **({"plans": self.plans.sha256()} if self.plans is not None else {}),
         }
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -712,6 +731,15 @@ def _lob_terms(
     cf_loc = rate["conversion_factor_by_locality"]
     anes_loc = rate["anesthesia_conversion_factor_by_locality"]
     periods = _periods(v["periods"], key("periods"), problems)
+    cob = _choice(v["coordination_of_benefits"], key("coordination_of_benefits"),
+                  COB_METHODS, problems)
+    sequestration = None
+    if v["sequestration"] is not None:
+        sequestration = _decimal(v["sequestration"], key("sequestration"), FRACTION_PLACES,
+                                 Decimal("1"), problems)
+        if lob not in MEDICARE_LOBS:
+            problems.append(f"{key('sequestration')}: Medicare sequestration applies only to "
+                            f"the Medicare LOBs ({', '.join(MEDICARE_LOBS)})")
     if len(problems) == before:
         # the method needs its percentage in every period it is in force
         rates = {"method": method, "percent_of_medicare": pom}
@@ -758,6 +786,8 @@ def _lob_terms(
         conversion_factor_by_locality=cf_loc,
         anesthesia_conversion_factor_by_locality=anes_loc,
         periods=periods,
+        coordination_of_benefits=cob,
+        sequestration=sequestration,
     )
 
 
@@ -792,7 +822,22 @@ def _raw_terms(terms: LobTerms) -> dict:
         "periods": [{"effective_from": start, **{k: dict(v) if isinstance(v, Mapping) else v
                                                  for k, v in changes.items()}}
                     for start, changes in terms.periods],
+        "coordination_of_benefits": terms.coordination_of_benefits,
+        "sequestration": terms.sequestration,
     }
+
+
+def _plans_key(value: Any, base_dir: Path, problems: list[str]):
+    """The top-level ``plans`` file, relative to the contract's folder."""
+    from pricer.plans import Plans
+    if not isinstance(value, str) or not value.strip():
+        problems.append(f"plans: must be the name of a plans TOML file, got {value!r}")
+        return None
+    try:
+        return Plans.from_toml(base_dir / value.strip())
+    except ContractError as e:
+        problems.append(f"plans: {e}")
+        return None
 
 
 def _lob_name(lob: str, source) -> str:

@@ -9,9 +9,12 @@ from types import SimpleNamespace
 
 import pyarrow as pa
 
+from pricer.benefits import cob_methods, ending_balances, medicare_lobs
+from pricer.benefits_nb import accumulate_nb, settle_payers_nb
 from pricer.claims import check_columns, encode_claims, read_claims
 from pricer.pricing_nb import (allocate_out, multiple_procedures_nb, percent_of_medicare_nb,
                                price_lines_nb)
+from pricer.plans import load_plans
 from pricer.replacements import read_prior, reversals
 from pricer.result import OUTPUT_COLUMNS, PricingResult, adjustments_table, output_columns
 from pricer.tables import reference_arrays
@@ -44,16 +47,28 @@ def run_kernel(enc, arrays, out=None):
     if arrays.percent_of_medicare:
         percent_of_medicare_nb(enc.billed, enc.deductible, enc.copay, enc.coinsurance, enc.qmb,
                                enc.lob, out)
+    b = enc.benefits
+    if b is not None:  # cost shares from benefit plans (docs/cost_share.md)
+        p = b.plans.arrays
+        accumulate_nb(b.fam_starts, b.order, b.member, enc.plan, b.year, enc.dos, b.claim,
+                      enc.category, enc.provider, enc.lob, medicare_lobs(), enc.qmb,
+                      enc.shares_given, b.start_ded, b.start_oop, b.fstart_ded, b.fstart_oop,
+                      p.deductible, p.family_deductible, p.coinsurance, p.oop, p.family_oop,
+                      p.preventive_full, p.copay, out, b.ded_after, b.oop_after, b.last)
+    if enc.other_payer_given.any() or arrays.sequestration.any():
+        settle_payers_nb(enc.lob, enc.other_payer_paid, enc.other_payer_given,
+                         cob_methods(enc, arrays), arrays.sequestration, out)
     return out
 
 
 def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
-                is_text: bool = False, prior=None) -> PricingResult:
-    """Price a pyarrow table of claim lines (already read); ``prior`` as for :func:`price`."""
+                is_text: bool = False, prior=None, plans=None,
+                accumulators=None) -> PricingResult:
+    """Price a pyarrow table of claim lines (already read); the rest as for :func:`price`."""
     check_columns(table, source, is_text)
     prior = read_prior(prior)
     arrays = reference_arrays(schedules, contract)
-    enc = encode_claims(table, arrays, contract, prior)
+    enc = encode_claims(table, arrays, contract, prior, load_plans(plans), accumulators)
     out = run_kernel(enc, arrays)
     cols = output_columns(out, enc, arrays)
     inputs = table.drop_columns([c for c in OUTPUT_COLUMNS if c in table.column_names])
@@ -66,15 +81,20 @@ def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
                               deductible=out.deductible, copay=out.copay,
                               coinsurance=out.coinsurance, fee_full=out.fee_full,
                               fee_cut=out.fee_cut, policy_step=out.policy_step,
-                              claim_step=out.claim_step, mue_denied=out.mue_denied)
+                              claim_step=out.claim_step, mue_denied=out.mue_denied,
+                              cob=out.cob, seq=out.seq)
     billed = SimpleNamespace(billed=enc.billed, billed_ok=enc.billed_ok)
     reversal_lines, reversal_adjustments = reversals(prior, enc.links)
+    b = enc.benefits
     return PricingResult(inputs, lambda: adjustments_table(claim_id, line_number, amounts, billed),
                          contract=contract, schedules=schedules, links=enc.links,
-                         reversals=reversal_lines, reversal_adjustments=reversal_adjustments)
+                         reversals=reversal_lines, reversal_adjustments=reversal_adjustments,
+                         accumulators=(lambda: ending_balances(b, enc)) if b is not None
+                         else None)
 
 
-def price(claims, contract=None, schedules=None, prior=None) -> PricingResult:
+def price(claims, contract=None, schedules=None, prior=None, plans=None,
+          accumulators=None) -> PricingResult:
     """Price professional claim lines by the rule book.
 
     Parameters
@@ -90,12 +110,17 @@ def price(claims, contract=None, schedules=None, prior=None) -> PricingResult:
         claims refer to, with their adjustments: the result of an earlier run, or frames /
         Parquet or CSV paths as ``pricer reprice`` writes them. Without it every 7 and 8
         claim is rejected ``original_claim_not_found``.
+    plans : Plans or path, optional
+        Benefit plans for lines with a ``plan_id`` (docs/cost_share.md); default: the
+        contract's ``plans``, if any. Lines giving deductible, copay or coinsurance keep them.
+    accumulators : frame, Arrow table or Parquet/CSV path, optional
+        Starting balances (``result.accumulators`` of an earlier run).
 
     Returns
     -------
     PricingResult
         ``.lines`` (every input row, in order, with the output columns), ``.adjustments``
-        and ``.summary()``; ``.reversals``, ``.reversal_adjustments`` (the originals that
+        and ``.summary()``; ``.accumulators`` (ending balances, with plans); ``.reversals``, ``.reversal_adjustments`` (the originals that
         replacements and voids reverse, amounts negated) and ``.claim_changes`` (net change
         per claim).
 
@@ -118,4 +143,5 @@ def price(claims, contract=None, schedules=None, prior=None) -> PricingResult:
     """
     contract, schedules = _defaults(contract, schedules)
     table, source, is_text = read_claims(claims)
-    return price_table(table, contract, schedules, source=source, is_text=is_text, prior=prior)
+    return price_table(table, contract, schedules, source=source, is_text=is_text, prior=prior,
+                       plans=plans, accumulators=accumulators)

@@ -32,7 +32,7 @@ KernelOut = namedtuple("KernelOut", [
     "coinsurance", "paid", "liability", "total_rvu", "cf", "base_units", "time_units",
     "drug_coins", "version_kind", "version_idx", "gap_source", "carc", "fee_full",
     "policy_step", "fee_cut", "fee_num", "mult", "rvu_status", "bilat", "claim_step",
-    "mue_denied", "mp_part", "mp_key", "pom",
+    "mue_denied", "mp_part", "mp_key", "pom", "cob", "seq",
 ])
 
 
@@ -57,6 +57,7 @@ def allocate_out(n: int) -> KernelOut:
         policy_step=a(np.uint8), fee_cut=a(np.int64), fee_num=a(np.int64), mult=a(np.uint8),
         rvu_status=a(np.uint8), bilat=a(np.uint8), claim_step=a(np.uint8),
         mue_denied=a(np.int64), mp_part=a(np.int64), mp_key=a(np.int32), pom=a(np.int32),
+        cob=wide(), seq=wide(),
     )
 
 
@@ -726,6 +727,8 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         o.mp_part[i] = mp_part
         o.mp_key[i] = mp_key
         o.pom[i] = pom if status == PRICED else 0
+        _put_wide(o.cob, i, 0)  # coordination of benefits and sequestration: benefits_nb
+        _put_wide(o.seq, i, 0)
 
 
 @njit(cache=True, parallel=True)

@@ -17,7 +17,8 @@ MONEY = pl.Decimal(18, 2)
 OUTPUT_COLUMNS = (
     "line_status", "pricing_method", "fee_schedule_amount", "allowed_amount",
     "deductible_applied", "copay_applied", "coinsurance_applied", "paid_amount",
-    "member_liability", "locality", "schedule_version", "total_rvu", "conversion_factor",
+    "member_liability", "cob_reduction", "sequestration_reduction", "locality",
+    "schedule_version", "total_rvu", "conversion_factor",
     "anesthesia_base_units", "anesthesia_time_units", "drug_coinsurance_pct", "gap_fill_source",
     "flags", "reason",
 )
@@ -102,10 +103,13 @@ class PricingResult:
     claim_changes : polars.DataFrame
         One row per claim of the input: its new pricing, the reversal of its original (for a
         replacement or void) and the net change (``net_paid`` etc.).
+    accumulators : polars.DataFrame
+        Benefit-plan balances after the run (docs/cost_share.md): one row per member, plan
+        and plan year; no rows when no line names a plan.
     """
 
     def __init__(self, table: pa.Table, adjustments_table, contract=None, schedules=None,
-                 links=None, reversals=None, reversal_adjustments=None):
+                 links=None, reversals=None, reversal_adjustments=None, accumulators=None):
         self.table = table                       # pyarrow.Table of the priced lines
         self._adjustments_table = adjustments_table  # pyarrow.Table, or a callable making one
         self.contract = contract
@@ -116,6 +120,18 @@ class PricingResult:
         self._reversals = reversals
         self._reversal_adjustments = reversal_adjustments
         self._claim_changes = None
+        self._accumulators = accumulators  # a callable making the frame, or None
+
+    @property
+    def accumulators(self) -> pl.DataFrame:
+        if callable(self._accumulators):
+            self._accumulators = self._accumulators()
+        if self._accumulators is None:
+            from pricer.benefits import BALANCE_COLUMNS
+            self._accumulators = pl.DataFrame(schema={
+                c: (pl.Int32 if c == "plan_year" else MONEY if c.endswith("_met")
+                    else pl.String) for c in BALANCE_COLUMNS})
+        return self._accumulators
 
     @property
     def lines(self) -> pl.DataFrame:
@@ -260,12 +276,13 @@ def adjustment_slots(out, enc) -> tuple[np.ndarray, ...]:
     billed charge); slot 2 a §11 modifier reduction (assistant at surgery, co-surgery, OPPS
     cap: CO-45); slot 3 the multiple-procedure or RT/LT bilateral reduction (CO-59); each
     reduction is taken after lower of charges, so the rows add up to billed - allowed. Slots
-    4-6 are deductible (PR-1), copay (PR-3) and coinsurance (PR-2). Returns (group, carc,
-    amount, step), each ``[n, 7]``; group 0 marks an empty slot.
+    4-6 are deductible (PR-1), copay (PR-3) and coinsurance (PR-2); 7 the coordination of
+    benefits (OA-23) and 8 Medicare sequestration (CO-253) (docs/cost_share.md). Returns
+    (group, carc, amount, step), each ``[n, 9]``; group 0 marks an empty slot.
     """
-    from pricer.vocabulary import (G_CO, G_OA, G_PR, PRICED, REJECTED, S_COINSURANCE, S_COPAY,
-                                   S_DEDUCTIBLE, S_DENIAL, S_FEE, S_MUE, S_REJECTION, S_VOID,
-                                   VOID)
+    from pricer.vocabulary import (G_CO, G_OA, G_PR, PRICED, REJECTED, S_COB, S_COINSURANCE,
+                                   S_COPAY, S_DEDUCTIBLE, S_DENIAL, S_FEE, S_MUE, S_REJECTION,
+                                   S_SEQUESTRATION, S_VOID, VOID)
     n = len(out.status)
     priced = out.status == PRICED
     billed = np.where(enc.billed_ok, enc.billed, 0)
@@ -277,23 +294,26 @@ def adjustment_slots(out, enc) -> tuple[np.ndarray, ...]:
     allowed_cut = np.where(priced, np.minimum(rest, out.fee_cut), 0)
     reduction = np.where(priced, rest - allowed_full, 0)
     amount = np.stack([mue, np.where(priced, reduction, billed), allowed_full - allowed_cut,
-                       allowed_cut - allowed, ded, copay, coins], axis=1)
+                       allowed_cut - allowed, ded, copay, coins, out.cob[:, 0], out.seq[:, 0]],
+                      axis=1)
     present = amount > 0
     present[:, 1] |= ~priced
-    group = np.where(present, np.array([G_CO, G_CO, G_CO, G_CO, G_PR, G_PR, G_PR], np.uint8), 0)
+    group = np.where(present, np.array([G_CO, G_CO, G_CO, G_CO, G_PR, G_PR, G_PR, G_OA, G_CO],
+                                       np.uint8), 0)
     void = out.status == VOID
     group[:, 1] = np.where(void, G_OA, group[:, 1])  # a void request's charge: OA-18
-    carc = np.empty((n, 7), np.int16)
+    carc = np.empty((n, 9), np.int16)
     carc[:, 0] = 151
     carc[:, 1] = np.where(priced, 45, out.carc)
-    carc[:, 2:] = np.array([45, 59, 1, 3, 2], np.int16)
-    step = np.empty((n, 7), np.uint8)
+    carc[:, 2:] = np.array([45, 59, 1, 3, 2, 23, 253], np.int16)
+    step = np.empty((n, 9), np.uint8)
     step[:, 0] = S_MUE
     step[:, 1] = np.where(priced, S_FEE, np.where(out.status == REJECTED, S_REJECTION,
                                                   np.where(void, S_VOID, S_DENIAL)))
     step[:, 2] = out.policy_step
     step[:, 3] = out.claim_step  # multiple_procedure, or bilateral for an RT/LT pair
-    step[:, 4:] = np.array([S_DEDUCTIBLE, S_COPAY, S_COINSURANCE], np.uint8)
+    step[:, 4:] = np.array([S_DEDUCTIBLE, S_COPAY, S_COINSURANCE, S_COB, S_SEQUESTRATION],
+                           np.uint8)
     return group.astype(np.uint8), carc, amount, step
 
 
@@ -346,6 +366,8 @@ def output_columns(out, enc, arrays) -> dict[str, pa.Array]:
         "coinsurance_applied": decimal_array(out.coinsurance, 2),
         "paid_amount": decimal_array(out.paid, 2),
         "member_liability": decimal_array(out.liability, 2),
+        "cob_reduction": decimal_array(out.cob, 2),
+        "sequestration_reduction": decimal_array(out.seq, 2),
         "locality": loc_col,
         "schedule_version": names_array(vcode, versions, vvalid),
         "total_rvu": decimal_array(out.total_rvu, 2, out.total_rvu[:, 0] >= 0),

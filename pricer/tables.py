@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pricer.claims import days_of
-from pricer.contract import codes_in_range
+from pricer.contract import COB_METHODS, codes_in_range
 from pricer.money import CF_SCALE, CENTS, FRACTION_SCALE, to_scaled
 from pricer.vocabulary import (
     A_BUNDLED, A_BY_REPORT, A_DENY, A_GAP_FILL, A_RBRVS, CARVE_FEE, CARVE_POC, CARVE_POM, LOBS,
@@ -222,6 +222,10 @@ class ReferenceArrays:
     gap_fill_sources: list[str]
     kernel: KernelTables
     percent_of_medicare: bool = False  # some line may be priced as a percent of Medicare
+    # member cost share per LOB (docs/cost_share.md): COB method (index in COB_METHODS) and
+    # Medicare sequestration (fraction x 10,000; 0 none)
+    cob_method: np.ndarray = None
+    sequestration: np.ndarray = None
 
     # what encode_claims needs, delegated to the schedule part
     @property
@@ -446,7 +450,14 @@ def _contract_arrays(sched: ScheduleArrays, contract, shared=()) -> ReferenceArr
                            modifier_index=modifier_index, gap_fill_sources=sources,
                            kernel=KernelTables(**k),
                            percent_of_medicare=bool((k["rate_method"] == RATE_POM).any()
-                                                    or (k["cr_type"] == CARVE_POM).any()))
+                                                    or (k["cr_type"] == CARVE_POM).any()),
+                           cob_method=np.array([COB_METHODS.index(
+                               contract.terms(x).coordination_of_benefits) for x in LOBS],
+                               np.int8),
+                           sequestration=np.array([
+                               0 if contract.terms(x).sequestration is None else
+                               to_scaled(contract.terms(x).sequestration, FRACTION_SCALE)
+                               for x in LOBS], np.int64))
 
 
 _SCHED_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

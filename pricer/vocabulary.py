@@ -57,6 +57,8 @@ REASONS = (
     # §11 replacements and voids (frequency codes 7 and 8; pricer/replacements.py)
     "frequency_code_invalid", "claim_frequency_inconsistent", "original_claim_not_found",
     "original_claim_voided", "original_claim_referenced_twice", "void_request",
+    # member cost share (docs/cost_share.md): checked after every §4 check above
+    "plan_id_unknown", "subscriber_id_invalid", "rendering_provider_type_invalid",
 )
 R = {name: i for i, name in enumerate(REASONS)}
 # Denials decided from the line alone, before pricing (encode sets them): reason -> CARC.
@@ -99,10 +101,11 @@ GROUPS = ("", "CO", "PR", "OA")
 G_CO, G_PR, G_OA = 1, 2, 3
 STEPS = ("", "fee_schedule", "deductible", "copay", "coinsurance", "denial", "rejection",
          "assistant_at_surgery", "co_surgery", "multiple_procedure", "opps_cap", "bilateral",
-         "mue", "void")
+         "mue", "void", "coordination_of_benefits", "sequestration")
 S_FEE, S_DEDUCTIBLE, S_COPAY, S_COINSURANCE, S_DENIAL, S_REJECTION = range(1, 7)
 S_ASSISTANT, S_CO_SURGERY, S_MULTIPLE, S_OPPS_CAP, S_BILATERAL, S_MUE = 7, 8, 9, 10, 11, 12
 S_VOID = 13
+S_COB, S_SEQUESTRATION = 14, 15
 
 # §11: E&M services that are facility charges on an institutional claim.
 EM_FACILITY_CODES = frozenset(

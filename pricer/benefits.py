@@ -1,0 +1,287 @@
+"""Member cost share from benefit plans: the order of accumulation, balances in and out.
+
+The model layer between the engine and ``benefits_nb``: it turns encoded lines, plans and
+starting balances into the integer arrays the accumulator kernel walks, and the kernel's
+per-line accumulators back into ending balances (docs/cost_share.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pricer.claims import InputError, _text_dict
+from pricer.vocabulary import LOBS, MEDICARE_LOBS
+
+BALANCE_COLUMNS = ("member_id", "subscriber_id", "plan_id", "plan_year", "deductible_met",
+                   "out_of_pocket_met")
+_MONEY = pl.Decimal(18, 2)
+
+
+@dataclass
+class BenefitLines:
+    """What the accumulator kernel reads, per line (entries of lines without a plan unused)."""
+
+    plans: object               # pricer.plans.Plans
+    order: np.ndarray           # int64: plan lines in accumulation order
+    fam_starts: np.ndarray      # int64: where each family starts in ``order``, then its end
+    member: np.ndarray          # int64 member number
+    family: np.ndarray          # int64 family number
+    year: np.ndarray            # int64 plan year
+    claim: np.ndarray           # int64 claim rank (claim_id order)
+    start_ded: np.ndarray       # int64 cents: the member's starting balances for the line's key
+    start_oop: np.ndarray
+    fstart_ded: np.ndarray      # the family's
+    fstart_oop: np.ndarray
+    member_names: list          # member number -> normalised ID
+    family_names: list          # family number -> ID
+    balances: pl.DataFrame | None  # the starting balances as given (checked)
+    ded_after: np.ndarray = None   # kernel outputs: member accumulators after each line
+    oop_after: np.ndarray = None
+    last: np.ndarray = None        # bool: the last line of its (member, plan, plan year)
+
+
+def plan_years(dos: np.ndarray, plan: np.ndarray, plans) -> np.ndarray:
+    """The plan year of each line: the year its plan year started in (docs/cost_share.md)."""
+    arr = plans.arrays
+    p = np.maximum(plan, 0)
+    day = dos.astype("datetime64[D]")
+    year = day.astype("datetime64[Y]").astype(np.int64) + 1970
+    start = ((year - 1970).astype("datetime64[Y]").astype("datetime64[M]")
+             + (arr.start_month[p] - 1).astype("timedelta64[M]")).astype("datetime64[D]") \
+        + (arr.start_day[p] - 1).astype("timedelta64[D]")
+    return np.where(day >= start, year, year - 1)
+
+
+def _codes_over(*columns) -> tuple[list[np.ndarray], list]:
+    """Integer codes of text columns over one shared list of distinct values."""
+    names, index, out = [], {}, []
+    for col in columns:
+        codes, distinct = _text_dict(col)
+        remap = np.array([index.setdefault(v, len(index)) for v in distinct] + [-1], np.int64)
+        out.append(remap[codes])
+    names = list(index)
+    return out, names
+
+
+def _claim_ranks(table: pa.Table, enc) -> np.ndarray:
+    """Each line's claim rank in claim_id order (-1 where the ID is null)."""
+    n = enc.n
+    if n == 0:
+        return np.zeros(0, np.int64)
+    lines = enc.claim_order if len(enc.claim_order) else np.arange(n)
+    first = lines[enc.claim_starts[:-1]]
+    group = enc.claim[first]
+    keep = group >= 0
+    first, group = first[keep], group[keep]
+    ids = table.column("claim_id").take(pa.array(first))
+    if pa.types.is_dictionary(ids.type):
+        ids = ids.cast(ids.type.value_type)
+    order = np.asarray(pc.sort_indices(ids).to_numpy(), np.int64)
+    rank_of_group = np.full(int(enc.claim.max()) + 1 if n else 0, -1, np.int64)
+    rank_of_group[group[order]] = np.arange(len(order))
+    return np.where(enc.claim >= 0, rank_of_group[np.maximum(enc.claim, 0)], -1)
+
+
+def _accumulation_order(sel, family, dos, claim, line) -> np.ndarray:
+    """``sel`` sorted by family, date of service, claim rank, line number."""
+    keys = [family[sel], dos[sel].astype(np.int64), claim[sel], line[sel]]
+    lows = [k.min() if len(k) else 0 for k in keys]
+    bits = [int(k.max() - lo).bit_length() if len(k) else 0 for k, lo in zip(keys, lows)]
+    if sum(bits) <= 63:  # one composite integer sorts faster than four keys
+        composite = np.zeros(len(sel), np.int64)
+        for k, lo, b in zip(keys, lows, bits):
+            composite = (composite << b) | (k - lo)
+        return sel[np.argsort(composite, kind="stable")]
+    return sel[np.lexsort(keys[::-1])]
+
+
+def prepare(table: pa.Table, enc, plans, balances=None, source: str = "accumulators"):
+    """BenefitLines for the lines with a plan, or None when no line names one."""
+    sel = np.flatnonzero(enc.plan >= 0)
+    if len(sel) == 0 and balances is None:
+        return None
+    n = enc.n
+    members = enc.member_id
+    if enc.subscriber_id is not None:
+        (member, sub), names = _codes_over(members, enc.subscriber_id)
+        family = np.where(enc.subscriber_given & (sub >= 0), sub, member)
+    else:
+        (member,), names = _codes_over(members)
+        family = member
+    year = plan_years(enc.dos, enc.plan, plans)
+    claim = _claim_ranks(table, enc)
+    line = pl.from_arrow(table.column("line_number")).cast(pl.Int64, strict=False) \
+        .fill_null(0).to_numpy() if n else np.zeros(0, np.int64)
+    order = _accumulation_order(sel, family, enc.dos, claim, line)
+    fam = family[order]
+    fam_starts = np.concatenate([[0], np.flatnonzero(fam[1:] != fam[:-1]) + 1, [len(order)]]) \
+        if len(order) else np.zeros(1, np.int64)
+    zeros = np.zeros(n, np.int64)
+    b = BenefitLines(plans=plans, order=order.astype(np.int64),
+                     fam_starts=fam_starts.astype(np.int64), member=member.astype(np.int64),
+                     family=family.astype(np.int64), year=year.astype(np.int64),
+                     claim=claim.astype(np.int64), start_ded=zeros, start_oop=zeros,
+                     fstart_ded=zeros, fstart_oop=zeros, member_names=names,
+                     family_names=names, balances=None)
+    if balances is not None:
+        _starting_balances(b, read_balances(balances, plans, source), enc.plan)
+    b.ded_after = np.zeros(n, np.int64)
+    b.oop_after = np.zeros(n, np.int64)
+    b.last = np.zeros(n, np.bool_)
+    return b
+
+
+def _starting_balances(b: BenefitLines, start: pl.DataFrame, plan: np.ndarray) -> None:
+    """Per-line starting balances of each line's member and family key."""
+    b.balances = start
+    if start.is_empty():
+        return
+    index = {name: i for i, name in enumerate(b.member_names)}
+    n_plans = len(b.plans)
+
+    def keys(who, p, y):
+        return (who * n_plans + p) * 10_000 + y
+
+    pid = {p: i for i, p in enumerate(b.plans.ids)}
+    p = np.array([pid[x] for x in start["plan_id"].to_list()], np.int64)
+    y = start["plan_year"].to_numpy().astype(np.int64)
+    ded = _cents(start["deductible_met"])
+    oop = _cents(start["out_of_pocket_met"])
+    mem = np.array([index.get(m, -1) for m in start["member_id"].to_list()], np.int64)
+    fam = np.array([index.get(s, -1) for s in start["subscriber_id"].to_list()], np.int64)
+    line_p = np.maximum(plan, 0).astype(np.int64)
+    for who, line_who, out_ded, out_oop in ((mem, b.member, "start_ded", "start_oop"),
+                                              (fam, b.family, "fstart_ded", "fstart_oop")):
+        ok = who >= 0
+        k = keys(who[ok], p[ok], y[ok])
+        uk, inverse = np.unique(k, return_inverse=True)
+        sd = np.bincount(inverse, ded[ok], len(uk)).astype(np.int64) if len(uk) else ded[:0]
+        so = np.bincount(inverse, oop[ok], len(uk)).astype(np.int64) if len(uk) else oop[:0]
+        # bincount works in float64: exact for cents below 2**53 ($90 trillion)
+        lk = keys(line_who, line_p, b.year)
+        pos = np.searchsorted(uk, lk)
+        pos_c = np.minimum(pos, max(len(uk) - 1, 0))
+        hit = (len(uk) > 0) & (uk[pos_c] == lk) if len(uk) else np.zeros(len(lk), bool)
+        setattr(b, out_ded, np.where(hit, sd[pos_c] if len(uk) else 0, 0).astype(np.int64))
+        setattr(b, out_oop, np.where(hit, so[pos_c] if len(uk) else 0, 0).astype(np.int64))
+
+
+def _cents(s: pl.Series) -> np.ndarray:
+    """Cents of a Decimal(18, 2) series: the low words of its decimal128 integers."""
+    arr = s.cast(_MONEY).to_arrow()
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    words = np.frombuffer(arr.buffers()[1], np.int64)
+    return words[2 * arr.offset:2 * (arr.offset + len(arr)):2].copy()
+
+
+def read_balances(balances, plans, source: str = "accumulators") -> pl.DataFrame:
+    """Starting balances checked and normalised, as ``result.accumulators`` writes them.
+
+    Accepts a polars or pandas frame, an Arrow table, or a Parquet/CSV path. A bad row is an
+    ``InputError`` naming the row and column: balances are never partly used.
+    """
+    if isinstance(balances, (str, Path)):
+        source = str(balances)
+        path = Path(balances)
+        if not path.exists():
+            raise InputError(source, ["file not found"])
+        frame = (pl.read_csv(path, infer_schema=False) if path.suffix.lower() == ".csv"
+                 else pl.read_parquet(path))
+    elif isinstance(balances, pl.DataFrame):
+        frame = balances
+    elif isinstance(balances, pa.Table):
+        frame = pl.from_arrow(balances)
+    else:
+        frame = pl.from_pandas(balances)
+    problems = [f"column {c}: missing" for c in BALANCE_COLUMNS
+                if c not in frame.columns and c != "subscriber_id"]
+    if problems:
+        raise InputError(source, problems)
+    text = frame.select(
+        pl.col("member_id").cast(pl.String).str.strip_chars().alias("member_id"),
+        (pl.col("subscriber_id") if "subscriber_id" in frame.columns else pl.lit(None))
+        .cast(pl.String).str.strip_chars().alias("subscriber_id"),
+        pl.col("plan_id").cast(pl.String).str.strip_chars().alias("plan_id"),
+        pl.col("plan_year").cast(pl.String).str.strip_chars().alias("plan_year"),
+        pl.col("deductible_met").cast(pl.String).str.strip_chars().alias("deductible_met"),
+        pl.col("out_of_pocket_met").cast(pl.String).str.strip_chars().alias("out_of_pocket_met"),
+    )
+    ok_id = r"^\d{1,8}$"
+    money = r"^\d{1,13}(\.\d{1,2})?$"
+    checks = [
+        ("member_id", ~pl.col("member_id").fill_null("").str.contains(ok_id),
+         "must be 1-8 digits"),
+        ("subscriber_id", pl.col("subscriber_id").is_not_null()
+         & (pl.col("subscriber_id") != "") & ~pl.col("subscriber_id").fill_null("").str.contains(ok_id),
+         "must be 1-8 digits"),
+        ("plan_id", ~pl.col("plan_id").fill_null("").is_in(list(plans.ids)),
+         "is not a plan of the plans file"),
+        ("plan_year", ~pl.col("plan_year").fill_null("").str.contains(r"^\d{4}$"),
+         "must be a year (4 digits)"),
+        ("deductible_met", ~pl.col("deductible_met").fill_null("").str.contains(money),
+         "must be an amount >= 0 in whole cents"),
+        ("out_of_pocket_met", ~pl.col("out_of_pocket_met").fill_null("").str.contains(money),
+         "must be an amount >= 0 in whole cents"),
+    ]
+    for column, bad, what in checks:
+        rows = text.with_row_index("row").filter(bad)
+        for row, value in rows.select("row", column).head(5).iter_rows():
+            problems.append(f"row {row + 1}, column {column}: {value!r} {what}")
+        if len(rows) > 5:
+            problems.append(f"column {column}: {len(rows) - 5} more rows like these")
+    if problems:
+        raise InputError(source, problems)
+    out = text.with_columns(
+        pl.col("member_id").str.zfill(8),
+        pl.when(pl.col("subscriber_id").is_null() | (pl.col("subscriber_id") == ""))
+        .then(pl.col("member_id").str.zfill(8))
+        .otherwise(pl.col("subscriber_id").str.zfill(8)).alias("subscriber_id"),
+        pl.col("plan_year").cast(pl.Int32),
+        pl.col("deductible_met").cast(_MONEY),
+        pl.col("out_of_pocket_met").cast(_MONEY),
+    ).select(BALANCE_COLUMNS)
+    dup = out.filter(pl.struct("member_id", "plan_id", "plan_year").is_duplicated())
+    if not dup.is_empty():
+        m, p, y = dup.row(0)[0], dup.row(0)[2], dup.row(0)[3]
+        raise InputError(source, [f"member {m}, plan {p}, plan year {y}: given more than once"])
+    return out
+
+
+def ending_balances(b: BenefitLines, enc) -> pl.DataFrame:
+    """Accumulators after the run: one row per member, plan and plan year touched or given."""
+    from pricer.result import decimal_array
+    rows = np.flatnonzero(b.last)
+    ids = b.plans.ids
+    names = np.array(b.member_names + [""], dtype=object)
+    touched = pl.DataFrame({
+        "member_id": pl.Series(names[b.member[rows]], dtype=pl.String),
+        "subscriber_id": pl.Series(names[b.family[rows]], dtype=pl.String),
+        "plan_id": pl.Series([ids[p] for p in enc.plan[rows]], dtype=pl.String),
+        "plan_year": pl.Series(b.year[rows], dtype=pl.Int32),
+        "deductible_met": pl.from_arrow(decimal_array(b.ded_after[rows], 2)),
+        "out_of_pocket_met": pl.from_arrow(decimal_array(b.oop_after[rows], 2)),
+    })
+    if b.balances is not None and not b.balances.is_empty():
+        kept = b.balances.join(touched, on=["member_id", "plan_id", "plan_year"], how="anti")
+        touched = pl.concat([touched, kept.select(touched.columns)])
+    return touched.sort("member_id", "plan_id", "plan_year")
+
+
+def medicare_lobs() -> np.ndarray:
+    """Per LOB: a Medicare LOB (its Part B drugs take the ASP file's co-insurance)."""
+    return np.array([lob in MEDICARE_LOBS for lob in LOBS], np.bool_)
+
+
+def cob_methods(enc, arrays) -> np.ndarray:
+    """Per line: the COB method (index in COB_METHODS): the plan's, else the LOB's."""
+    lob_method = arrays.cob_method[enc.lob]
+    if enc.benefits is None:
+        return lob_method.astype(np.int8)
+    plan_method = enc.benefits.plans.arrays.cob[np.maximum(enc.plan, 0)]
+    return np.where((enc.plan >= 0) & (plan_method >= 0), plan_method, lob_method).astype(np.int8)
+

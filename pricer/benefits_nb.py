@@ -1,0 +1,231 @@
+"""Member cost share kernels: accumulators, coordination of benefits, sequestration.
+
+Pure: arrays in, arrays out. Amounts are cents, fractions x 10,000 (ASP co-insurance
+percentages x 1,000); every rounding is half-up where docs/cost_share.md puts one.
+
+``accumulate_nb`` walks the plan lines family by family in the order of the doc (date of
+service, claim, line): sequential within a family, families in parallel. ``settle_payers_nb``
+then takes each priced line's payment through COB and sequestration, in parallel.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from pricer import _kernel_cache, plans, vocabulary  # noqa: F401  (the guard runs first)
+from pricer.plans import CAT_OFFICE, CAT_PREVENTIVE, CAT_SPECIALIST, PT_LAB, PT_OTHER, PT_SPECIALIST
+from pricer.vocabulary import LOB_MEDICAID, M_DRUG, PRICED, F
+
+_kernel_cache.refresh_if_stale(__file__, vocabulary.__file__, plans.__file__)
+
+_F_QMB = F["qmb_cost_share_not_billable"]
+_F_MEDICAID_COPAY = F["medicaid_copay_waived"]
+_UNLIMITED = np.int64(1) << 62
+
+
+@njit(cache=True, inline="always")
+def half_up(num, den):
+    return (2 * num + den) // (2 * den)
+
+
+@njit(cache=True, inline="always")
+def _put(a, i, value):
+    a[i, 0] = value
+    a[i, 1] = -1 if value < 0 else 0
+
+
+@njit(cache=True, inline="always")
+def _room(limit, met):
+    """What is left of a limit (-1 = none: unlimited), never below 0."""
+    if limit < 0:
+        return _UNLIMITED
+    r = limit - met
+    return r if r > 0 else 0
+
+
+@njit(cache=True)
+def _families(g0, g1, fam_starts, order, member, plan, year, dos, claim, category, provider,
+              lob, medicare, qmb, given, start_ded, start_oop, fstart_ded, fstart_oop,
+              p_ded, p_fded, p_coins, p_oop, p_foop, p_prev, p_copay, o, ded_after, oop_after,
+              last):
+    longest = 0
+    for g in range(g0, g1):
+        longest = max(longest, fam_starts[g + 1] - fam_starts[g])
+    # accumulator slots of one family: members (member, plan, year), family (plan, year)
+    m_mem = np.empty(longest, np.int64)
+    m_plan = np.empty(longest, np.int64)
+    m_year = np.empty(longest, np.int64)
+    m_ded = np.empty(longest, np.int64)
+    m_oop = np.empty(longest, np.int64)
+    m_last = np.empty(longest, np.int64)
+    f_plan = np.empty(longest, np.int64)
+    f_year = np.empty(longest, np.int64)
+    f_ded = np.empty(longest, np.int64)
+    f_oop = np.empty(longest, np.int64)
+    for g in range(g0, g1):
+        nm = 0
+        nf = 0
+        prev_mem = -1
+        prev_claim = -1
+        prev_dos = -1
+        visit = 0  # copay categories already charged on this claim and date
+        for j in range(fam_starts[g], fam_starts[g + 1]):
+            i = order[j]
+            p = plan[i]
+            y = year[i]
+            s = -1
+            for k in range(nm):
+                if m_mem[k] == member[i] and m_plan[k] == p and m_year[k] == y:
+                    s = k
+                    break
+            if s < 0:
+                s = nm
+                nm += 1
+                m_mem[s] = member[i]
+                m_plan[s] = p
+                m_year[s] = y
+                m_ded[s] = start_ded[i]
+                m_oop[s] = start_oop[i]
+            f = -1
+            for k in range(nf):
+                if f_plan[k] == p and f_year[k] == y:
+                    f = k
+                    break
+            if f < 0:
+                f = nf
+                nf += 1
+                f_plan[f] = p
+                f_year[f] = y
+                f_ded[f] = fstart_ded[i]
+                f_oop[f] = fstart_oop[i]
+            m_last[s] = i
+            if member[i] != prev_mem or claim[i] != prev_claim or dos[i] != prev_dos:
+                visit = 0
+                prev_mem = member[i]
+                prev_claim = claim[i]
+                prev_dos = dos[i]
+            if o.status[i] != PRICED:
+                ded_after[i] = m_ded[s]
+                oop_after[i] = m_oop[s]
+                continue
+            allowed = o.allowed[i, 0]
+            if given[i]:  # the benefit system's shares, already settled: they only accumulate
+                d = o.deductible[i, 0]
+                cp = o.copay[i, 0]
+                co = o.coinsurance[i, 0]
+            else:
+                d = 0
+                cp = 0
+                co = 0
+                flags = o.flags[i] & ~_F_QMB
+                if allowed > 0:
+                    cat = category[i]
+                    if cat == CAT_OFFICE:
+                        pt = provider[i]
+                        if pt == PT_SPECIALIST:
+                            cat = CAT_SPECIALIST
+                        elif pt == PT_LAB or pt == PT_OTHER:
+                            cat = -1
+                    if cat == CAT_PREVENTIVE and p_prev[p]:
+                        pass  # covered in full
+                    elif cat >= 0 and p_copay[p, cat] >= 0:
+                        bit = np.int64(1) << cat
+                        if (visit & bit) == 0:  # once per visit
+                            visit |= bit
+                            if lob[i] == LOB_MEDICAID:
+                                if p_copay[p, cat] > 0:
+                                    flags |= _F_MEDICAID_COPAY
+                            else:
+                                cp = min(p_copay[p, cat], allowed)
+                    else:
+                        left = _room(p_ded[p], m_ded[s])
+                        left = min(left, _room(p_fded[p], f_ded[f]))
+                        d = min(allowed, left)
+                        if medicare[lob[i]] and o.method[i] == M_DRUG and o.drug_coins[i, 0] >= 0:
+                            co = half_up((allowed - d) * o.drug_coins[i, 0], 100_000)
+                        else:
+                            co = half_up((allowed - d) * p_coins[p], 10_000)
+                    room = min(_room(p_oop[p], m_oop[s]), _room(p_foop[p], f_oop[f]))
+                    d = min(d, room)
+                    cp = min(cp, room - d)
+                    co = min(co, room - d - cp)
+                liability = d + cp + co
+                if qmb[i] and liability > 0:
+                    liability = 0
+                    flags |= _F_QMB
+                _put(o.deductible, i, d)
+                _put(o.copay, i, cp)
+                _put(o.coinsurance, i, co)
+                _put(o.paid, i, allowed - d - cp - co)
+                _put(o.liability, i, liability)
+                o.flags[i] = flags
+            m_ded[s] += d
+            f_ded[f] += d
+            m_oop[s] += d + cp + co
+            f_oop[f] += d + cp + co
+            ded_after[i] = m_ded[s]
+            oop_after[i] = m_oop[s]
+        for k in range(nm):
+            last[m_last[k]] = True
+
+
+@njit(cache=True, parallel=True)
+def accumulate_nb(fam_starts, order, member, plan, year, dos, claim, category, provider, lob,
+                  medicare, qmb, given, start_ded, start_oop, fstart_ded, fstart_oop, p_ded,
+                  p_fded, p_coins, p_oop, p_foop, p_prev, p_copay, o, ded_after, oop_after, last):
+    """Cost shares of the plan lines (docs/cost_share.md, "Cost share of a line").
+
+    ``order`` lists the plan lines family by family in accumulation order, ``fam_starts``
+    where each family begins (then its end). Writes the lines' cost shares, payment,
+    liability and flags into ``o``; ``ded_after`` / ``oop_after`` the member's accumulators
+    after each line, and ``last`` marks the last line of each (member, plan, plan year).
+    """
+    k = fam_starts.shape[0] - 1
+    block = 4_096
+    for b in prange((k + block - 1) // block):
+        _families(b * block, min(k, (b + 1) * block), fam_starts, order, member, plan, year, dos,
+                  claim, category, provider, lob, medicare, qmb, given, start_ded, start_oop,
+                  fstart_ded, fstart_oop, p_ded, p_fded, p_coins, p_oop, p_foop, p_prev,
+                  p_copay, o, ded_after, oop_after, last)
+
+
+@njit(cache=True)
+def _payers(lo, hi, lob, other_paid, other_given, cob_method, seq_rate, o):
+    for i in range(lo, hi):
+        if o.status[i] != PRICED:
+            continue
+        allowed = o.allowed[i, 0]
+        normal = o.paid[i, 0]
+        pay = normal
+        liability = o.liability[i, 0]
+        cob = 0
+        if other_given[i]:
+            other = other_paid[i]
+            if cob_method[i] == 0:  # standard: up to what the primary left of the allowed
+                rest = allowed - other
+                pay = min(normal, rest if rest > 0 else 0)
+            else:  # maintenance of benefits: the primary's payment comes off the normal one
+                pay = normal - other
+                pay = pay if pay > 0 else 0
+            cob = normal - pay
+            uncovered = allowed - other - pay
+            liability = min(liability, uncovered if uncovered > 0 else 0)
+        seq = 0
+        rate = seq_rate[lob[i]]
+        if rate > 0:
+            seq = half_up(pay * rate, 10_000)
+        _put(o.paid, i, pay - seq)
+        _put(o.liability, i, liability)
+        _put(o.cob, i, cob)
+        _put(o.seq, i, seq)
+
+
+@njit(cache=True, parallel=True)
+def settle_payers_nb(lob, other_paid, other_given, cob_method, seq_rate, o):
+    """Coordination of benefits (lines giving ``other_payer_paid``), then Medicare
+    sequestration, on every priced line's payment (docs/cost_share.md)."""
+    n = lob.shape[0]
+    block = 16_384
+    for b in prange((n + block - 1) // block):
+        _payers(b * block, min(n, (b + 1) * block), lob, other_paid, other_given, cob_method,
+                seq_rate, o)
