@@ -14,6 +14,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pricer.benefits_nb import plan_years_nb
 from pricer.claims import InputError, _text_dict
 from pricer.vocabulary import LOBS, MEDICARE_LOBS
 
@@ -29,9 +30,9 @@ class BenefitLines:
     plans: object               # pricer.plans.Plans
     order: np.ndarray           # int64: plan lines in accumulation order
     fam_starts: np.ndarray      # int64: where each family starts in ``order``, then its end
-    member: np.ndarray          # int64 member number
-    family: np.ndarray          # int64 family number
-    year: np.ndarray            # int64 plan year
+    member: np.ndarray          # int32 member number
+    family: np.ndarray          # int32 family number
+    year: np.ndarray            # int32 plan year
     claim: np.ndarray           # int64 claim rank (claim_id order)
     start_ded: np.ndarray       # int64 cents: the member's starting balances for the line's key
     start_oop: np.ndarray
@@ -46,26 +47,24 @@ class BenefitLines:
 
 
 def plan_years(dos: np.ndarray, plan: np.ndarray, plans) -> np.ndarray:
-    """The plan year of each line: the year its plan year started in (docs/cost_share.md)."""
+    """The plan year of each line (0 without a plan): the year its plan year started in."""
     arr = plans.arrays
-    p = np.maximum(plan, 0)
-    day = dos.astype("datetime64[D]")
-    year = day.astype("datetime64[Y]").astype(np.int64) + 1970
-    start = ((year - 1970).astype("datetime64[Y]").astype("datetime64[M]")
-             + (arr.start_month[p] - 1).astype("timedelta64[M]")).astype("datetime64[D]") \
-        + (arr.start_day[p] - 1).astype("timedelta64[D]")
-    return np.where(day >= start, year, year - 1)
+    return plan_years_nb(dos, plan, arr.start_month, arr.start_day)
 
 
 def _codes_over(*columns) -> tuple[list[np.ndarray], list]:
-    """Integer codes of text columns over one shared list of distinct values."""
-    names, index, out = [], {}, []
-    for col in columns:
-        codes, distinct = _text_dict(col)
-        remap = np.array([index.setdefault(v, len(index)) for v in distinct] + [-1], np.int64)
-        out.append(remap[codes])
-    names = list(index)
-    return out, names
+    """Integer codes of text columns over one shared list of distinct values (-1: null)."""
+    parts = [_text_dict(col) for col in columns]
+    if len(parts) == 1:
+        return [parts[0][0]], parts[0][1]
+    together = pc.dictionary_encode(pa.array([v for _, d in parts for v in d], pa.string()))
+    remap = np.asarray(together.indices.to_numpy(zero_copy_only=False), np.int32)
+    out, start = [], 0
+    for codes, distinct in parts:
+        table = np.append(remap[start:start + len(distinct)], -1).astype(np.int32)
+        out.append(table[codes])
+        start += len(distinct)
+    return out, together.dictionary.to_pylist()
 
 
 def _claim_ranks(table: pa.Table, enc) -> np.ndarray:
@@ -122,10 +121,9 @@ def prepare(table: pa.Table, enc, plans, balances=None, source: str = "accumulat
     fam_starts = np.concatenate([[0], np.flatnonzero(fam[1:] != fam[:-1]) + 1, [len(order)]]) \
         if len(order) else np.zeros(1, np.int64)
     zeros = np.zeros(n, np.int64)
-    b = BenefitLines(plans=plans, order=order.astype(np.int64),
-                     fam_starts=fam_starts.astype(np.int64), member=member.astype(np.int64),
-                     family=family.astype(np.int64), year=year.astype(np.int64),
-                     claim=claim.astype(np.int64), start_ded=zeros, start_oop=zeros,
+    b = BenefitLines(plans=plans, order=order.astype(np.int64, copy=False),
+                     fam_starts=fam_starts.astype(np.int64), member=member, family=family,
+                     year=year, claim=claim, start_ded=zeros, start_oop=zeros,
                      fstart_ded=zeros, fstart_oop=zeros, member_names=names,
                      family_names=names, balances=None)
     if balances is not None:
@@ -145,7 +143,7 @@ def _starting_balances(b: BenefitLines, start: pl.DataFrame, plan: np.ndarray) -
     n_plans = len(b.plans)
 
     def keys(who, p, y):
-        return (who * n_plans + p) * 10_000 + y
+        return (who.astype(np.int64) * n_plans + p) * 10_000 + y
 
     pid = {p: i for i, p in enumerate(b.plans.ids)}
     p = np.array([pid[x] for x in start["plan_id"].to_list()], np.int64)

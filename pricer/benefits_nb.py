@@ -105,8 +105,6 @@ def _families(g0, g1, fam_starts, order, member, plan, year, dos, claim, categor
                 prev_claim = claim[i]
                 prev_dos = dos[i]
             if o.status[i] != PRICED:
-                ded_after[i] = m_ded[s]
-                oop_after[i] = m_oop[s]
                 continue
             allowed = o.allowed[i, 0]
             if given[i]:  # the benefit system's shares, already settled: they only accumulate
@@ -163,10 +161,11 @@ def _families(g0, g1, fam_starts, order, member, plan, year, dos, claim, categor
             f_ded[f] += d
             m_oop[s] += d + cp + co
             f_oop[f] += d + cp + co
-            ded_after[i] = m_ded[s]
-            oop_after[i] = m_oop[s]
-        for k in range(nm):
-            last[m_last[k]] = True
+        for k in range(nm):  # the member's balances after its last line of the key
+            i = m_last[k]
+            last[i] = True
+            ded_after[i] = m_ded[k]
+            oop_after[i] = m_oop[k]
 
 
 @njit(cache=True, parallel=True)
@@ -177,8 +176,8 @@ def accumulate_nb(fam_starts, order, member, plan, year, dos, claim, category, p
 
     ``order`` lists the plan lines family by family in accumulation order, ``fam_starts``
     where each family begins (then its end). Writes the lines' cost shares, payment,
-    liability and flags into ``o``; ``ded_after`` / ``oop_after`` the member's accumulators
-    after each line, and ``last`` marks the last line of each (member, plan, plan year).
+    liability and flags into ``o``; ``last`` marks the last line of each (member, plan, plan
+    year) and ``ded_after`` / ``oop_after`` hold, at that line, the member's balances.
     """
     k = fam_starts.shape[0] - 1
     block = 4_096
@@ -187,6 +186,30 @@ def accumulate_nb(fam_starts, order, member, plan, year, dos, claim, category, p
                   claim, category, provider, lob, medicare, qmb, given, start_ded, start_oop,
                   fstart_ded, fstart_oop, p_ded, p_fded, p_coins, p_oop, p_foop, p_prev,
                   p_copay, o, ded_after, oop_after, last)
+
+
+@njit(cache=True)
+def plan_years_nb(dos, plan, start_month, start_day):
+    """The plan year of each line with a plan: the year its plan year started in (a
+    proleptic Gregorian date from days since 1970, Howard Hinnant's civil-from-days)."""
+    n = dos.shape[0]
+    out = np.zeros(n, np.int32)
+    for i in range(n):
+        p = plan[i]
+        if p < 0:
+            continue
+        z = np.int64(dos[i]) + 719_468
+        era = (z if z >= 0 else z - 146_096) // 146_097
+        doe = z - era * 146_097
+        yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+        doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+        mp = (5 * doy + 2) // 153
+        day = doy - (153 * mp + 2) // 5 + 1
+        month = mp + 3 if mp < 10 else mp - 9
+        year = yoe + era * 400 + (1 if month <= 2 else 0)
+        before = month < start_month[p] or (month == start_month[p] and day < start_day[p])
+        out[i] = year - 1 if before else year
+    return out
 
 
 @njit(cache=True)
