@@ -85,8 +85,8 @@ def service_category(codes) -> pl.Series:
 class _Lines:
     """Claim lines read and grouped once; encoded once per distinct encoding of the contracts.
 
-    Encoding depends on a contract only through its default locality and timely-filing days
-    (claims.encode_claims); what-if contracts that share them share one encoding.
+    Encoding depends on a contract only through its default locality, timely-filing days and
+    benefit plans (claims.encode_claims); what-if contracts that share them share one encoding.
     """
 
     def __init__(self, claims, contracts: Sequence[Contract], schedules, by):
@@ -105,7 +105,8 @@ class _Lines:
 
     def encoded(self, contract):
         key = (contract.default_locality,
-               tuple(contract.terms(x).timely_filing_days for x in LOBS))
+               tuple(contract.terms(x).timely_filing_days for x in LOBS),
+               contract.plans.sha256() if contract.plans is not None else None)
         if key not in self._enc:
             self._enc[key] = encode_claims(self.table, self.arrays(contract), contract)
         return self._enc[key]

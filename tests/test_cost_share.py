@@ -6,6 +6,7 @@ plus whole-run properties (balance, order independence, balances carried across 
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 
@@ -387,3 +388,17 @@ def test_cli_carries_balances_day_to_day(tmp_path, capsys):
     # the streamed batch refuses plans rather than accumulate part by part
     assert main(["reprice", str(both), "-o", str(tmp_path / "dataset"), "--plans", plans]) == 2
     assert "benefit plans" in capsys.readouterr().err
+
+
+def test_whatif_compares_benefit_designs(at_charges, tmp_path):
+    """Two contracts that differ only in their plans: compare equals separate runs."""
+    low = Plans.from_dict({"plan": {"A": {"deductible": 250, "coinsurance": 0.1}}})
+    high = Plans.from_dict({"plan": {"A": {"deductible": 2500, "coinsurance": 0.3}}})
+    lines = charges("1000.00", "500.00", "1500.00", "1000.00")
+    contracts = {name: dataclasses.replace(at_charges, plans=p)
+                 for name, p in (("low", low), ("high", high))}
+    table = pricer.compare(lines, contracts, by="line_of_business")
+    for name, contract in contracts.items():
+        paid = pricer.price(lines, contract=contract).lines["paid_amount"].sum()
+        assert table[f"paid_{name}"].sum() == paid
+    assert table["paid_low"].sum() > table["paid_high"].sum()
