@@ -79,8 +79,8 @@ def test_accumulator_kernel(benchmark, plan_files, plans, schedules, contract):
     b, p = enc.benefits, plans.arrays
 
     def accumulate():
-        accumulate_nb(b.fam_starts, b.order, b.member, enc.plan, b.year, enc.dos, b.claim,
-                      enc.category, enc.provider, enc.lob, medicare_lobs(), enc.qmb,
+        accumulate_nb(b.fam_starts, b.order, b.member, b.family, enc.plan, b.year, enc.dos,
+                      b.claim, enc.category, enc.provider, enc.lob, medicare_lobs(), enc.qmb,
                       enc.shares_given, b.start_ded, b.start_oop, b.fstart_ded, b.fstart_oop,
                       p.deductible, p.family_deductible, p.coinsurance, p.oop, p.family_oop,
                       p.preventive_full, p.copay, out, b.ded_after, b.oop_after, b.last)

@@ -14,7 +14,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pricer.benefits_nb import plan_years_nb
+from pricer.benefits_nb import family_groups_nb, plan_years_nb
 from pricer.claims import InputError, _text_dict
 from pricer.vocabulary import LOBS, MEDICARE_LOBS
 
@@ -29,7 +29,8 @@ class BenefitLines:
 
     plans: object               # pricer.plans.Plans
     order: np.ndarray           # int64: plan lines in accumulation order
-    fam_starts: np.ndarray      # int64: where each family starts in ``order``, then its end
+    fam_starts: np.ndarray      # int64: where each group of families starts in ``order``, then
+                                # its end (benefits_nb.family_groups_nb)
     member: np.ndarray          # int32 member number
     family: np.ndarray          # int32 family number
     year: np.ndarray            # int32 plan year
@@ -116,8 +117,10 @@ def prepare(table: pa.Table, enc, plans, balances=None, source: str = "accumulat
     claim = _claim_ranks(table, enc)
     line = pl.from_arrow(table.column("line_number")).cast(pl.Int64, strict=False) \
         .fill_null(0).to_numpy() if n else np.zeros(0, np.int64)
-    order = _accumulation_order(sel, family, enc.dos, claim, line)
-    fam = family[order]
+    # groups: members linked through the families their lines name (usually one family)
+    group = family_groups_nb(member, family, sel, len(names))
+    order = _accumulation_order(sel, group, enc.dos, claim, line)
+    fam = group[order]
     fam_starts = np.concatenate([[0], np.flatnonzero(fam[1:] != fam[:-1]) + 1, [len(order)]]) \
         if len(order) else np.zeros(1, np.int64)
     zeros = np.zeros(n, np.int64)
@@ -209,6 +212,8 @@ def read_balances(balances, plans, source: str = "accumulators") -> pl.DataFrame
         pl.col("deductible_met").cast(pl.String).str.strip_chars().alias("deductible_met"),
         pl.col("out_of_pocket_met").cast(pl.String).str.strip_chars().alias("out_of_pocket_met"),
     )
+    # each distinct plan ID as the plans file spells it (lines match without regard to case)
+    named = {v: plans.lookup(v) for v in text["plan_id"].unique().to_list() if v is not None}
     ok_id = r"^\d{1,8}$"
     money = r"^\d{1,13}(\.\d{1,2})?$"
     checks = [
@@ -217,7 +222,7 @@ def read_balances(balances, plans, source: str = "accumulators") -> pl.DataFrame
         ("subscriber_id", pl.col("subscriber_id").is_not_null()
          & (pl.col("subscriber_id") != "") & ~pl.col("subscriber_id").fill_null("").str.contains(ok_id),
          "must be 1-8 digits"),
-        ("plan_id", ~pl.col("plan_id").fill_null("").is_in(list(plans.ids)),
+        ("plan_id", pl.col("plan_id").replace_strict(named, default=None).is_null(),
          "is not a plan of the plans file"),
         ("plan_year", ~pl.col("plan_year").fill_null("").str.contains(r"^\d{4}$"),
          "must be a year (4 digits)"),
@@ -236,6 +241,7 @@ def read_balances(balances, plans, source: str = "accumulators") -> pl.DataFrame
         raise InputError(source, problems)
     out = text.with_columns(
         pl.col("member_id").str.zfill(8),
+        pl.col("plan_id").replace_strict(named, default=None),
         pl.when(pl.col("subscriber_id").is_null() | (pl.col("subscriber_id") == ""))
         .then(pl.col("member_id").str.zfill(8))
         .otherwise(pl.col("subscriber_id").str.zfill(8)).alias("subscriber_id"),

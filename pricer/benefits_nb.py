@@ -44,20 +44,23 @@ def _room(limit, met):
 
 
 @njit(cache=True)
-def _families(g0, g1, fam_starts, order, member, plan, year, dos, claim, category, provider,
+def _families(g0, g1, fam_starts, order, member, family, plan, year, dos, claim, category,
+              provider,
               lob, medicare, qmb, given, start_ded, start_oop, fstart_ded, fstart_oop,
               p_ded, p_fded, p_coins, p_oop, p_foop, p_prev, p_copay, o, ded_after, oop_after,
               last):
     longest = 0
     for g in range(g0, g1):
         longest = max(longest, fam_starts[g + 1] - fam_starts[g])
-    # accumulator slots of one family: members (member, plan, year), family (plan, year)
+    # accumulator slots of one group: members (member, plan, year), families (family, plan,
+    # year); a group holds every line of its members and of their families
     m_mem = np.empty(longest, np.int64)
     m_plan = np.empty(longest, np.int64)
     m_year = np.empty(longest, np.int64)
     m_ded = np.empty(longest, np.int64)
     m_oop = np.empty(longest, np.int64)
     m_last = np.empty(longest, np.int64)
+    f_who = np.empty(longest, np.int64)
     f_plan = np.empty(longest, np.int64)
     f_year = np.empty(longest, np.int64)
     f_ded = np.empty(longest, np.int64)
@@ -66,11 +69,16 @@ def _families(g0, g1, fam_starts, order, member, plan, year, dos, claim, categor
         nm = 0
         nf = 0
         prev_mem = -1
+        prev_plan = -1
         prev_claim = -1
         prev_dos = -1
         visit = 0  # copay categories already charged on this claim and date
         for j in range(fam_starts[g], fam_starts[g + 1]):
             i = order[j]
+            # only lines with something to share take part: no slot, visit or balance row
+            # for denied, rejected or zero-allowed lines
+            if o.status[i] != PRICED or o.allowed[i, 0] <= 0:
+                continue
             p = plan[i]
             y = year[i]
             s = -1
@@ -88,24 +96,25 @@ def _families(g0, g1, fam_starts, order, member, plan, year, dos, claim, categor
                 m_oop[s] = start_oop[i]
             f = -1
             for k in range(nf):
-                if f_plan[k] == p and f_year[k] == y:
+                if f_who[k] == family[i] and f_plan[k] == p and f_year[k] == y:
                     f = k
                     break
             if f < 0:
                 f = nf
                 nf += 1
+                f_who[f] = family[i]
                 f_plan[f] = p
                 f_year[f] = y
                 f_ded[f] = fstart_ded[i]
                 f_oop[f] = fstart_oop[i]
             m_last[s] = i
-            if member[i] != prev_mem or claim[i] != prev_claim or dos[i] != prev_dos:
+            if member[i] != prev_mem or p != prev_plan or claim[i] != prev_claim \
+                    or dos[i] != prev_dos:
                 visit = 0
                 prev_mem = member[i]
+                prev_plan = p
                 prev_claim = claim[i]
                 prev_dos = dos[i]
-            if o.status[i] != PRICED:
-                continue
             allowed = o.allowed[i, 0]
             if given[i]:  # the benefit system's shares, already settled: they only accumulate
                 d = o.deductible[i, 0]
@@ -116,37 +125,36 @@ def _families(g0, g1, fam_starts, order, member, plan, year, dos, claim, categor
                 cp = 0
                 co = 0
                 flags = o.flags[i] & ~_F_QMB
-                if allowed > 0:
-                    cat = category[i]
-                    if cat == CAT_OFFICE:
-                        pt = provider[i]
-                        if pt == PT_SPECIALIST:
-                            cat = CAT_SPECIALIST
-                        elif pt == PT_LAB or pt == PT_OTHER:
-                            cat = -1
-                    if cat == CAT_PREVENTIVE and p_prev[p]:
-                        pass  # covered in full
-                    elif cat >= 0 and p_copay[p, cat] >= 0:
-                        bit = np.int64(1) << cat
-                        if (visit & bit) == 0:  # once per visit
-                            visit |= bit
-                            if lob[i] == LOB_MEDICAID:
-                                if p_copay[p, cat] > 0:
-                                    flags |= _F_MEDICAID_COPAY
-                            else:
-                                cp = min(p_copay[p, cat], allowed)
-                    else:
-                        left = _room(p_ded[p], m_ded[s])
-                        left = min(left, _room(p_fded[p], f_ded[f]))
-                        d = min(allowed, left)
-                        if medicare[lob[i]] and o.method[i] == M_DRUG and o.drug_coins[i, 0] >= 0:
-                            co = half_up((allowed - d) * o.drug_coins[i, 0], 100_000)
+                cat = category[i]
+                if cat == CAT_OFFICE:
+                    pt = provider[i]
+                    if pt == PT_SPECIALIST:
+                        cat = CAT_SPECIALIST
+                    elif pt == PT_LAB or pt == PT_OTHER:
+                        cat = -1
+                if cat == CAT_PREVENTIVE and p_prev[p]:
+                    pass  # covered in full
+                elif cat >= 0 and p_copay[p, cat] >= 0:
+                    bit = np.int64(1) << cat
+                    if (visit & bit) == 0:  # once per visit
+                        visit |= bit
+                        if lob[i] == LOB_MEDICAID:
+                            if p_copay[p, cat] > 0:
+                                flags |= _F_MEDICAID_COPAY
                         else:
-                            co = half_up((allowed - d) * p_coins[p], 10_000)
-                    room = min(_room(p_oop[p], m_oop[s]), _room(p_foop[p], f_oop[f]))
-                    d = min(d, room)
-                    cp = min(cp, room - d)
-                    co = min(co, room - d - cp)
+                            cp = min(p_copay[p, cat], allowed)
+                else:
+                    left = _room(p_ded[p], m_ded[s])
+                    left = min(left, _room(p_fded[p], f_ded[f]))
+                    d = min(allowed, left)
+                    if medicare[lob[i]] and o.method[i] == M_DRUG and o.drug_coins[i, 0] >= 0:
+                        co = half_up((allowed - d) * o.drug_coins[i, 0], 100_000)
+                    else:
+                        co = half_up((allowed - d) * p_coins[p], 10_000)
+                room = min(_room(p_oop[p], m_oop[s]), _room(p_foop[p], f_oop[f]))
+                d = min(d, room)
+                cp = min(cp, room - d)
+                co = min(co, room - d - cp)
                 liability = d + cp + co
                 if qmb[i] and liability > 0:
                     liability = 0
@@ -169,23 +177,50 @@ def _families(g0, g1, fam_starts, order, member, plan, year, dos, claim, categor
 
 
 @njit(cache=True, parallel=True)
-def accumulate_nb(fam_starts, order, member, plan, year, dos, claim, category, provider, lob,
+def accumulate_nb(fam_starts, order, member, family, plan, year, dos, claim, category, provider,
+                  lob,
                   medicare, qmb, given, start_ded, start_oop, fstart_ded, fstart_oop, p_ded,
                   p_fded, p_coins, p_oop, p_foop, p_prev, p_copay, o, ded_after, oop_after, last):
     """Cost shares of the plan lines (docs/cost_share.md, "Cost share of a line").
 
-    ``order`` lists the plan lines family by family in accumulation order, ``fam_starts``
-    where each family begins (then its end). Writes the lines' cost shares, payment,
+    ``order`` lists the plan lines group by group in accumulation order, ``fam_starts``
+    where each group begins (then its end): a group is every line of members linked through
+    their families (benefits.family_groups), usually one family. Writes the lines' cost shares, payment,
     liability and flags into ``o``; ``last`` marks the last line of each (member, plan, plan
     year) and ``ded_after`` / ``oop_after`` hold, at that line, the member's balances.
     """
     k = fam_starts.shape[0] - 1
     block = 4_096
     for b in prange((k + block - 1) // block):
-        _families(b * block, min(k, (b + 1) * block), fam_starts, order, member, plan, year, dos,
-                  claim, category, provider, lob, medicare, qmb, given, start_ded, start_oop,
+        _families(b * block, min(k, (b + 1) * block), fam_starts, order, member, family, plan,
+                  year, dos, claim, category, provider, lob, medicare, qmb, given, start_ded, start_oop,
                   fstart_ded, fstart_oop, p_ded, p_fded, p_coins, p_oop, p_foop, p_prev,
                   p_copay, o, ded_after, oop_after, last)
+
+
+@njit(cache=True)
+def family_groups_nb(member, family, sel, n_codes):
+    """Group number of each selected line: members and families linked by any line (union-
+    find), so that a member's lines stay in one group whatever family each line names."""
+    parent = np.arange(n_codes)
+    for i in sel:
+        a = member[i]
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        b = family[i]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    out = np.full(member.shape[0], -1, np.int64)
+    for i in sel:
+        a = member[i]
+        while parent[a] != a:
+            a = parent[a]
+        out[i] = a
+    return out
 
 
 @njit(cache=True)

@@ -703,8 +703,9 @@ def _plan_codes(col, n: int, plans) -> tuple[np.ndarray, np.ndarray]:
         return np.full(n, -1, np.int16), np.zeros(n, np.uint8)
     idx, values = _text_dict(col)
     ids = {p: i for i, p in enumerate(plans.ids)} if plans is not None else {}
-    per_value = [(-1, 0) if _blank(v) else (ids.get(v.strip(), -1), 0 if v.strip() in ids else 2)
-                 for v in values]
+    named = [None if _blank(v) or plans is None else plans.lookup(v) for v in values]
+    per_value = [(-1, 0) if _blank(v) else (ids[p], 0) if p is not None else (-1, 2)
+                 for v, p in zip(values, named)]
     plan = _lookup(idx, [p for p, _ in per_value], -1, np.int16)
     return plan, _lookup(idx, [s for _, s in per_value], 0, np.uint8)
 

@@ -154,11 +154,16 @@ class Plans:
         if not isinstance(tables, Mapping) or not tables:
             problems.append("plan: give at least one [plan.ID] table")
             tables = {}
-        plans = {}
+        plans, folded = {}, {}
         for pid, raw in tables.items():
             plan = _plan(str(pid), raw, problems)
             if plan is not None:
                 plans[plan.plan_id] = plan
+            key = str(pid).strip().casefold()
+            if key in folded:  # lines' plan IDs are matched without regard to case
+                problems.append(f"plan.{pid}: the same ID as plan.{folded[key]} apart from "
+                                f"case")
+            folded.setdefault(key, pid)
         if problems:
             raise PlanError(problems, source)
         return cls(plans=FrozenMap(plans), source=source)
@@ -171,6 +176,18 @@ class Plans:
 
     def __len__(self) -> int:
         return len(self.plans)
+
+    def lookup(self, text) -> str | None:
+        """The plan ID a line's ``plan_id`` names (trimmed, any case), or None.
+
+        >>> Plans.from_dict({"plan": {"Gold": {}}}).lookup(" GOLD ")
+        'Gold'
+        """
+        return self._folded.get(str(text).strip().casefold())
+
+    @cached_property
+    def _folded(self) -> dict:
+        return {p.casefold(): p for p in self.plans}
 
     @property
     def ids(self) -> tuple[str, ...]:

@@ -39,10 +39,18 @@ factor by locality"), read from that page and not from the engine:
   percentage and rounded half-up to the cent once (``_Pricer.apply_percent_of_medicare``).
   Lower of charges and cost share then follow with the line's own LOB.
 
+Member cost share of docs/cost_share.md (benefit plans, accumulators, coordination of
+benefits, Medicare sequestration), read from that page and not from the engine (``pricer.plans``
+is not imported either: the plans file is read here with ``tomllib``): the section "Member cost
+share" below (``_Plans``, ``_CostShare``).
+
     lines, adjustments = reference_price(claims, contract=None, schedules=None)
+    lines, adjustments, balances = reference_price(claims, ..., plans=..., accumulators=...)
 
 ``lines`` has one dict per input row, in input order; ``adjustments`` one dict per X12 835
-adjustment row (claim_id, line_number, group_code, carc, amount, step).
+adjustment row (claim_id, line_number, group_code, carc, amount, step); ``balances`` (only
+when ``plans`` or ``accumulators`` is given) one dict per member, plan and plan year
+(docs/cost_share.md "Accumulator balances").
 
 Choices the rule book and the decisions page leave open are marked "OPEN:" below.
 """
@@ -50,7 +58,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
+import tomllib
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation, localcontext
 
 import polars as pl
@@ -565,11 +576,24 @@ class _Line:
         self.pos = None
         self.modifiers: list[str] = []
         self.cost_shares = {"deductible": ZERO, "copay": ZERO, "coinsurance": ZERO}
+        # docs/cost_share.md
+        self.shares_given = False  # any of deductible, copay, coinsurance given (not null)
+        self.other_payer_paid: Decimal | None = None  # given (COB) or None
+        self.plan = None  # the line's _Plan, or None
+        self.family = None  # subscriber ID (normalised), else the member ID
+        self.provider_type = "physician"
+        # what the cost-share pass (``_CostShare``) settles; None = not settled (not priced)
+        self.applied = None  # {"deductible", "copay", "coinsurance"} applied
+        self.liability = ZERO
+        self.paid = ZERO
+        self.cob_reduction = ZERO
+        self.sequestration_reduction = ZERO
 
 
 class _Pricer:
-    def __init__(self, contract, schedules):
+    def __init__(self, contract, schedules, plans=None):
         self.contract = contract
+        self.plans = plans  # _Plans or None (docs/cost_share.md)
         self.tables = _Tables(schedules)
         self._terms: dict = {}
         self._gap_fill: dict = {}
@@ -695,6 +719,9 @@ class _Pricer:
                 return f"{col}_fraction_of_cent"
             if col in line.cost_shares:
                 line.cost_shares[col] = amount.quantize(ONE_CENT)
+                line.shares_given = True
+            if col == "other_payer_paid":
+                line.other_payer_paid = amount.quantize(ONE_CENT)
         line.billed = line.billed.quantize(ONE_CENT)
 
         # 10. location
@@ -712,6 +739,34 @@ class _Pricer:
             if line.units > ANESTHESIA_MAX_MINUTES:
                 line.flags.add("anesthesia_minutes_implausible")
                 return "anesthesia_minutes_implausible"
+
+        # 12-14. docs/cost_share.md "Claim columns": after every existing check, in this order
+        return self.validate_cost_share_columns(line)
+
+    def validate_cost_share_columns(self, line: _Line) -> str | None:
+        """``plan_id_unknown``, ``subscriber_id_invalid``, ``rendering_provider_type_invalid``
+        (docs/cost_share.md "Claim columns"); sets the line's plan, family and provider type."""
+        row = line.row
+        plan_id = _text(row.get("plan_id"))
+        if plan_id is not None:
+            line.plan = self.plans.find(plan_id) if self.plans is not None else None
+            if line.plan is None:
+                return "plan_id_unknown"
+        subscriber = _text(row.get("subscriber_id"))
+        if subscriber is not None:
+            if not _MEMBER_ID_RE.match(subscriber):
+                return "subscriber_id_invalid"
+            # OPEN: a subscriber ID is normalised like a member ID (zero-filled to 8 digits),
+            # so that "12345" and "00012345" are one family, and reported so in the balances.
+            line.family = subscriber.zfill(8)
+        else:
+            line.family = line.member_id
+        provider = _text(row.get("rendering_provider_type"))
+        if provider is not None:
+            provider = PROVIDER_TYPES.get(provider.lower())
+            if provider is None:
+                return "rendering_provider_type_invalid"
+            line.provider_type = provider
         return None
 
     def resolve_locality(self, line: _Line) -> str | None:
@@ -1547,28 +1602,19 @@ def _settle(line: _Line, claim_id, line_number) -> tuple[dict, list[dict]]:
             adjust("CO", 45, allowed_full - allowed_cut, line.reduction_step)
         if allowed_cut - allowed > 0:
             adjust("CO", 59, allowed_cut - allowed, line.claim_step)
-        left = allowed
-        for name in ("deductible", "copay", "coinsurance"):
-            given = line.cost_shares[name]
-            if name == "copay" and line.lob == "medicaid":
-                # OPEN: "a copay was given" read as a copay greater than zero.
-                if given > 0:
-                    line.flags.add("medicaid_copay_waived")
-                continue
-            amount = min(given, left)
-            applied[name] = amount
-            left -= amount
+        # the cost share, COB and sequestration of the line (``_CostShare``)
+        applied, paid, liability = line.applied, line.paid, line.liability
         for name, carc in (("deductible", 1), ("copay", 3), ("coinsurance", 2)):
             if applied[name] > 0:
                 adjust("PR", carc, applied[name], name)
-        cost_share = applied["deductible"] + applied["copay"] + applied["coinsurance"]
-        paid = max(allowed - cost_share, ZERO)
-        liability = cost_share
-        if _bool(line.row.get("qmb")):
-            liability = ZERO
-            # OPEN: flag only when there is a cost share that the member is spared.
-            if cost_share > 0:
-                line.flags.add("qmb_cost_share_not_billable")
+        if line.cob_reduction > 0:
+            adjust("OA", 23, line.cob_reduction, "coordination_of_benefits")
+        if line.sequestration_reduction > 0:
+            adjust("CO", 253, line.sequestration_reduction, "sequestration")
+        # docs/cost_share.md "Balancing"
+        assert paid == (allowed - applied["deductible"] - applied["copay"]
+                        - applied["coinsurance"] - line.cob_reduction
+                        - line.sequestration_reduction), line.row
 
     def money(d):
         return None if d is None else d.quantize(ONE_CENT)
@@ -1583,6 +1629,8 @@ def _settle(line: _Line, claim_id, line_number) -> tuple[dict, list[dict]]:
         "coinsurance_applied": money(applied["coinsurance"]),
         "paid_amount": money(paid),
         "member_liability": money(liability),
+        "cob_reduction": money(line.cob_reduction),
+        "sequestration_reduction": money(line.sequestration_reduction),
         "locality": line.locality,
         "schedule_version": line.schedule_version,
         "total_rvu": money(line.total_rvu),
@@ -1610,10 +1658,517 @@ def _rejected_amount(value) -> Decimal:
 
 
 # ---------------------------------------------------------------------------------------------
+# Member cost share (docs/cost_share.md): benefit plans, accumulators, coordination of
+# benefits, Medicare sequestration. Written from that page only.
+
+# "Claim columns": rendering_provider_type names (after trimming and lower-casing) -> the type
+PROVIDER_TYPES = {
+    "physician": "physician", "md": "physician", "do": "physician",
+    "physician_assistant": "physician_assistant", "pa": "physician_assistant",
+    "nurse_practitioner": "nurse_practitioner", "np": "nurse_practitioner",
+    "arnp": "nurse_practitioner",
+    "specialist": "specialist", "lab_technician": "lab_technician", "other": "other",
+}
+OFFICE_VISIT_TYPES = {  # "Cost share of a line" step 1; lab_technician, other -> no copay
+    "physician": "office_visit", "physician_assistant": "office_visit",
+    "nurse_practitioner": "office_visit", "specialist": "specialist_office_visit",
+}
+# "Copay categories": (category, ranges of numeric codes (both ends included), single codes)
+OFFICE = "office"  # office_visit / specialist_office_visit by provider type
+COPAY_CATEGORY_CODES = (
+    (OFFICE, (("99202", "99215"), ("99241", "99245")), ()),
+    ("emergency_room", (("99281", "99285"),), ()),
+    ("preventive", (("99381", "99397"), ("99401", "99429")), ("G0402", "G0438", "G0439")),
+    ("mental_health", (("90785", "90899"),), ()),
+    ("therapy", (("97010", "97799"), ("92521", "92526")), ("92507", "92508")),
+    ("audiology", (("92550", "92700"),), ()),
+    ("maternity", (), ("59425", "59426", "59430")),
+    ("radiation_chemotherapy", (("77261", "77799"), ("96401", "96549")), ()),
+)
+COPAY_CATEGORIES = ("office_visit", "specialist_office_visit", "emergency_room", "preventive",
+                    "mental_health", "therapy", "audiology", "maternity",
+                    "radiation_chemotherapy")
+COB_METHODS = ("standard", "maintenance_of_benefits")
+PLAN_KEYS = ("name", "plan_year_start", "deductible", "family_deductible", "coinsurance",
+             "out_of_pocket_max", "family_out_of_pocket_max", "preventive_covered_in_full",
+             "coordination_of_benefits", "copays")
+BALANCE_COLUMNS = ("member_id", "subscriber_id", "plan_id", "plan_year", "deductible_met",
+                   "out_of_pocket_met")
+
+
+def copay_category(hcpcs: str, provider_type: str) -> str | None:
+    """Step 1: the copay category of a code (office visits by provider type), or None."""
+    for category, ranges, codes in COPAY_CATEGORY_CODES:
+        if hcpcs in codes or (hcpcs.isdigit()
+                              and any(low <= hcpcs <= high for low, high in ranges)):
+            if category == OFFICE:
+                return OFFICE_VISIT_TYPES.get(provider_type)
+            return category
+    return None
+
+
+class _Plan:
+    """One ``[plan.<id>]`` table, amounts as Decimals (None: the term is absent)."""
+
+    def __init__(self, plan_id: str, table: Mapping):
+        def fail(key, why):
+            raise ValueError(f"plans: plan {plan_id!r}: {key}: {why}")
+
+        if not isinstance(table, Mapping):
+            fail("(table)", "not a table")
+        for key in table:
+            if key not in PLAN_KEYS:
+                fail(key, "unknown key")
+
+        def money(key, default):
+            value = table.get(key, default)
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, (int, Decimal, float, str)):
+                fail(key, "not an amount")
+            try:
+                amount = _number(value)
+            except _Bad:
+                fail(key, "not an amount")
+            # OPEN: a negative amount is "a value of the wrong kind" (refused).
+            if amount < 0 or not _is_whole_cents(amount):
+                fail(key, "not an amount in whole cents, 0 or more")
+            return amount
+
+        self.plan_id = plan_id
+        self.name = table.get("name")
+        start = table.get("plan_year_start", "01-01")
+        if not isinstance(start, str) or not re.fullmatch(r"[0-9]{2}-[0-9]{2}", start):
+            fail("plan_year_start", "not MM-DD")
+        try:
+            dt.date(2025, int(start[:2]), int(start[3:]))  # 2025: not a leap year (02-29)
+        except ValueError:
+            fail("plan_year_start", "not a month-day")
+        self.start_month, self.start_day = int(start[:2]), int(start[3:])
+        self.deductible = money("deductible", 0)
+        self.family_deductible = money("family_deductible", None)
+        self.out_of_pocket_max = money("out_of_pocket_max", None)
+        self.family_out_of_pocket_max = money("family_out_of_pocket_max", None)
+        pct = table.get("coinsurance", 0)
+        try:
+            if isinstance(pct, bool):
+                raise _Bad
+            pct = _number(pct)
+        except _Bad:
+            fail("coinsurance", "not a fraction")
+        if not (0 <= pct <= 1) or pct != pct.quantize(Decimal("0.0001")):
+            fail("coinsurance", "not a fraction 0..1 with at most 4 decimals")
+        self.coinsurance = pct
+        preventive = table.get("preventive_covered_in_full", False)
+        if not isinstance(preventive, bool):
+            fail("preventive_covered_in_full", "not true or false")
+        self.preventive_covered_in_full = preventive
+        cob = table.get("coordination_of_benefits")
+        if cob is not None and cob not in COB_METHODS:
+            fail("coordination_of_benefits", f"not one of {COB_METHODS}")
+        self.coordination_of_benefits = cob
+        copays = table.get("copays", {})
+        if not isinstance(copays, Mapping):
+            fail("copays", "not a table")
+        self.copays = {}
+        for category in copays:
+            if category not in COPAY_CATEGORIES:
+                fail(f"copays.{category}", "unknown copay category")
+            self.copays[category] = money_of(copays, category, fail)
+
+    def plan_year(self, dos: dt.date) -> int:
+        """"Order of accumulation": the year in which the plan year holding ``dos`` started."""
+        start = dt.date(dos.year, self.start_month, self.start_day)
+        return dos.year if dos >= start else dos.year - 1
+
+
+def money_of(table: Mapping, key: str, fail) -> Decimal:
+    value = table[key]
+    try:
+        if isinstance(value, bool):
+            raise _Bad
+        amount = _number(value)
+    except _Bad:
+        fail(f"copays.{key}", "not an amount")
+    if amount < 0 or not _is_whole_cents(amount):
+        fail(f"copays.{key}", "not an amount in whole cents, 0 or more")
+    return amount
+
+
+class _Plans:
+    """The plans of a plans file: ``{plan_id: _Plan}``."""
+
+    def __init__(self, tables: Mapping):
+        self.plans = {str(pid): _Plan(str(pid), t) for pid, t in tables.items()}
+        # OPEN: "Text is trimmed and case-normalised first": a line's plan_id is matched with
+        # the plans' IDs without regard to case (``a`` names ``[plan.A]``), and the plan is
+        # reported (balances) as the plans file spells it. Two plans whose IDs differ only
+        # in case cannot be told apart this way: refused.
+        self.by_folded: dict = {}
+        for pid in self.plans:
+            if pid.casefold() in self.by_folded:
+                raise ValueError(f"plans: plan IDs {pid!r} and "
+                                 f"{self.by_folded[pid.casefold()]!r} differ only in case")
+            self.by_folded[pid.casefold()] = pid
+
+    def find(self, plan_id: str) -> _Plan | None:
+        pid = self.by_folded.get(plan_id.strip().casefold())
+        return None if pid is None else self.plans[pid]
+
+
+def _read_toml(path) -> dict:
+    with open(path, "rb") as fh:
+        return tomllib.load(fh, parse_float=Decimal)  # exact amounts, never binary floats
+
+
+def load_plans(plans) -> _Plans | None:
+    """The plans of ``plans``: a path to a plans TOML file, the dict parsed from one (``{"plan":
+    {...}}``), an object with a ``path`` or ``source`` attribute naming its file (a
+    ``pricer.Plans`` read by ``from_toml``), or None. Only the file is read, never the
+    object's own terms."""
+    if plans is None:
+        return None
+    if isinstance(plans, _Plans):
+        return plans
+    if isinstance(plans, (str, os.PathLike)):
+        doc = _read_toml(plans)
+    elif isinstance(plans, Mapping):
+        doc = plans
+    elif isinstance(getattr(plans, "path", None), (str, os.PathLike)):
+        doc = _read_toml(plans.path)
+    elif isinstance(getattr(plans, "source", None), (str, os.PathLike)):
+        doc = _read_toml(plans.source)
+    else:
+        raise TypeError(f"plans: cannot read {type(plans).__name__}: give the plans file's "
+                        "path or the dict parsed from it")
+    for key in doc:
+        if key != "plan":
+            raise ValueError(f"plans: unknown key {key!r}")
+    return _Plans(doc.get("plan", {}))
+
+
+class _Account:
+    """The accumulators of one member, plan and plan year."""
+    __slots__ = ("member_id", "family", "plan_id", "plan_year", "deductible_met",
+                 "out_of_pocket_met")
+
+    def __init__(self, member_id, family, plan_id, plan_year, deductible_met=ZERO,
+                 out_of_pocket_met=ZERO):
+        self.member_id, self.family = member_id, family
+        self.plan_id, self.plan_year = plan_id, plan_year
+        self.deductible_met, self.out_of_pocket_met = deductible_met, out_of_pocket_met
+
+
+def _read_balances(accumulators, plans: _Plans | None) -> dict:
+    """"Accumulator balances" given as ``accumulators=``: {(member, plan, year): _Account}.
+
+    A polars frame, a pandas frame, a list of dicts, or a path (Parquet or CSV). A row with an
+    unknown plan, a member ID that is not 1-8 digits, a negative amount or fractions of a cent
+    is refused (ValueError naming the row and column).
+    """
+    if accumulators is None:
+        return {}
+    if isinstance(accumulators, (str, os.PathLike)):
+        path = str(accumulators)
+        frame = (pl.read_csv(path, infer_schema_length=0) if path.lower().endswith(".csv")
+                 else pl.read_parquet(path))
+        rows = frame.to_dicts()
+    elif isinstance(accumulators, pl.DataFrame):
+        rows = accumulators.to_dicts()
+    elif isinstance(accumulators, list):
+        rows = accumulators
+    else:
+        rows = pl.from_pandas(accumulators).to_dicts()
+    out: dict = {}
+    for i, row in enumerate(rows):
+        def fail(col, why):
+            raise ValueError(f"accumulators: row {i}: {col}: {why}")
+
+        member = _text(row.get("member_id"))
+        if member is None or not _MEMBER_ID_RE.match(member):
+            fail("member_id", "not 1-8 digits")
+        member = member.zfill(8)
+        subscriber = _text(row.get("subscriber_id"))
+        if subscriber is not None:
+            if not _MEMBER_ID_RE.match(subscriber):
+                fail("subscriber_id", "not 1-8 digits")
+            subscriber = subscriber.zfill(8)
+        plan_id = _text(row.get("plan_id"))
+        plan = plans.find(plan_id) if plans is not None and plan_id is not None else None
+        if plan is None:
+            fail("plan_id", f"unknown plan {plan_id!r}")
+        try:
+            year = _number(row.get("plan_year"))
+        except _Bad:
+            fail("plan_year", "not a year")
+        if year != year.to_integral_value():
+            fail("plan_year", "not a year")
+        amounts = []
+        for col in ("deductible_met", "out_of_pocket_met"):
+            value = row.get(col)
+            try:
+                amount = ZERO if _is_missing(value) else _number(value)
+            except _Bad:
+                fail(col, "not an amount")
+            if amount < 0:
+                fail(col, "negative")
+            if not _is_whole_cents(amount):
+                fail(col, "fractions of a cent")
+            amounts.append(amount.quantize(ONE_CENT))
+        key = (member, plan.plan_id, int(year))
+        if key in out:
+            # OPEN: the page does not say what two rows for one member, plan and plan year
+            # mean; refused.
+            fail("member_id", "a second row for this member, plan and plan year")
+        # "by the balances' own subscriber_id, else the member alone"
+        out[key] = _Account(member, subscriber or member, plan.plan_id, int(year), *amounts)
+    return out
+
+
+def _line_number_key(value) -> tuple:
+    """"then line_number": by its number when it reads as a whole number, else its text.
+
+    OPEN: the page does not say number or text order; line numbers are numbers (1..), so
+    ``10`` comes after ``9`` also when the column is text. A line number that is not a whole
+    number sorts after every number, by its text.
+    """
+    text = _text(value)
+    try:
+        number = _number(value)
+        if number == number.to_integral_value():
+            return (0, int(number), "")
+    except _Bad:
+        pass
+    return (1, 0, text or "")
+
+
+class _CostShare:
+    """The cost share, COB and sequestration of every priced line (docs/cost_share.md)."""
+
+    def __init__(self, pricer: _Pricer, plans: _Plans | None, balances: dict):
+        self.pricer = pricer
+        self.plans = plans
+        self.accounts: dict = dict(balances)  # (member, plan_id, year) -> _Account
+        # (family, plan_id, year) -> [deductible met, out-of-pocket met] of the family:
+        # "Family totals start from the sum of the starting balances of the family's members
+        # (by the balances' own subscriber_id, else the member alone)", and what each line
+        # applies is added to the family of the line (its subscriber_id, else its member).
+        # OPEN: a member whose lines and balance name different families (or whose lines
+        # name several) is not addressed by the page: the member's own accumulators are one
+        # (per member, plan and plan year, whatever the family), the family totals are kept
+        # as just said.
+        self.families: dict = {}
+        for acc in balances.values():
+            totals = self.families.setdefault((acc.family, acc.plan_id, acc.plan_year),
+                                              [ZERO, ZERO])
+            totals[0] += acc.deductible_met
+            totals[1] += acc.out_of_pocket_met
+        self.visits: set = set()  # copay charged once per visit: the visits already charged
+
+    # -- accumulators ---------------------------------------------------------------------------
+
+    def account(self, line: _Line, year: int) -> _Account:
+        """The line's member's accumulators for its plan and plan year (opened at 0.00).
+
+        OPEN: the balance row's subscriber_id is the family of the member's line that touched
+        it last (accumulation order), else the given balance's: the family the next run
+        should start from."""
+        key = (line.member_id, line.plan.plan_id, year)
+        if key not in self.accounts:
+            self.accounts[key] = _Account(line.member_id, line.family, line.plan.plan_id, year)
+        acc = self.accounts[key]
+        acc.family = line.family
+        return acc
+
+    def family_totals(self, line: _Line, acc: _Account) -> list:
+        """[deductible met, out-of-pocket met] of the line's family in the plan and plan year:
+        the sums of its members' accumulators (``self.families``)."""
+        return self.families.setdefault((line.family, acc.plan_id, acc.plan_year),
+                                        [ZERO, ZERO])
+
+    def accumulate(self, line: _Line, acc: _Account, d: Decimal, out_of_pocket: Decimal):
+        """Step 7, member and family."""
+        family = self.family_totals(line, acc)
+        acc.deductible_met += d
+        acc.out_of_pocket_met += out_of_pocket
+        family[0] += d
+        family[1] += out_of_pocket
+
+    # -- the pass -------------------------------------------------------------------------------
+
+    def run(self, lines: list) -> None:
+        """Every priced line: cost share ("Order of accumulation": lines with a plan family by
+        family, by date of service, claim ID (text), line number, across the whole input;
+        ties in input order), then COB and sequestration."""
+        priced = [line for line in lines if line.line_status == "priced"]
+        order = sorted(
+            range(len(priced)),
+            key=lambda i: (
+                priced[i].family or "", priced[i].dos,
+                _text(priced[i].row.get("claim_id")) or "",
+                _line_number_key(priced[i].row.get("line_number")), i))
+        for i in order:
+            line = priced[i]
+            # OPEN: "a priced line with A = 0 takes none either" read as: it takes no part in
+            # the cost share at all (like a denied line): it applies nothing, is not the
+            # visit's copay line, and does not open an accumulator. The balances' "the run
+            # touched" is read the same way: only lines that take part in the cost share (a
+            # plan, priced, A > 0) touch a member's accumulators; denied, rejected and A = 0
+            # lines add no balance row (not even one of 0.00).
+            takes_part = line.plan is not None and line.allowed_amount > 0
+            if takes_part and not line.shares_given:
+                self.plan_cost_share(line)
+            else:
+                self.given_cost_share(line, accumulate=takes_part)
+            self.payment(line)
+
+    def given_cost_share(self, line: _Line, accumulate: bool) -> None:
+        """§12: the cost shares the line gives (none given: zeros), deductible, copay,
+        coinsurance each capped at what is left of the allowed amount; Medicaid never applies
+        a copay. What is applied counts toward the member's accumulators when the line has a
+        plan ("Which lines the plan prices")."""
+        left = line.allowed_amount
+        applied = {"deductible": ZERO, "copay": ZERO, "coinsurance": ZERO}
+        for name in ("deductible", "copay", "coinsurance"):
+            given = line.cost_shares[name]
+            if name == "copay" and line.lob == "medicaid":
+                # OPEN: "a copay was given" read as a copay greater than zero.
+                if given > 0:
+                    line.flags.add("medicaid_copay_waived")
+                continue
+            amount = min(given, left)
+            applied[name] = amount
+            left -= amount
+        if accumulate:
+            # OPEN: the benefit system's values count as given: the plan's out-of-pocket
+            # maximum does not cap them ("settled from the given values exactly as before").
+            acc = self.account(line, line.plan.plan_year(line.dos))
+            self.accumulate(line, acc, applied["deductible"],
+                            applied["deductible"] + applied["copay"] + applied["coinsurance"])
+        self.settle_shares(line, applied)
+
+    def plan_cost_share(self, line: _Line) -> None:
+        """"Cost share of a line", steps 1-8, for a priced line of a plan giving no cost
+        share, with A > 0."""
+        plan = line.plan
+        allowed = line.allowed_amount
+        acc = self.account(line, plan.plan_year(line.dos))
+        applied = {"deductible": ZERO, "copay": ZERO, "coinsurance": ZERO}
+        category = copay_category(line.hcpcs, line.provider_type)  # 1
+        if category == "preventive" and plan.preventive_covered_in_full:  # 2
+            self.settle_shares(line, applied)
+            return
+        d = copay = c = ZERO
+        if category is not None and category in plan.copays:  # 3: a copay service
+            # OPEN: a visit is one member's lines of one plan, claim ID and date of service:
+            # the page says "on a claim and date of service" (a claim is one member's). Only
+            # plan-priced lines take part: a line settled from the benefit system's values is
+            # not "the first line of the category" (its copay is the one it gives).
+            visit = (line.member_id, plan.plan_id, _text(line.row.get("claim_id")), line.dos,
+                     category)
+            if visit not in self.visits:
+                self.visits.add(visit)
+                copay = min(plan.copays[category], allowed)
+            if line.lob == "medicaid":
+                # OPEN: flagged when the line would have carried a copay (> 0), as for a
+                # given copay (decisions page); a later line of the visit, which carries none,
+                # is not flagged. The line stays a copay service either way.
+                if copay > 0:
+                    line.flags.add("medicaid_copay_waived")
+                copay = ZERO
+        else:
+            # 4. deductible
+            family_met = self.family_totals(line, acc)[0]
+            d = min(allowed, plan.deductible - acc.deductible_met)
+            if plan.family_deductible is not None:
+                d = min(d, plan.family_deductible - family_met)
+            d = max(d, ZERO)
+            # 5. coinsurance
+            pct = plan.coinsurance
+            if line.lob in MEDICARE_LOBS and line.pricing_method == "drug":
+                if line.drug_coinsurance_pct is not None:
+                    pct = line.drug_coinsurance_pct / 100  # the ASP file's percentage
+                # OPEN: a Part B drug whose ASP row gives no co-insurance percentage takes
+                # the plan's (no bundled row lacks one).
+            c = round_half_up((allowed - d) * pct, 2)
+        # 6. out-of-pocket maximum
+        room = None
+        if plan.out_of_pocket_max is not None:
+            room = plan.out_of_pocket_max - acc.out_of_pocket_met
+        if plan.family_out_of_pocket_max is not None:
+            family_oop = self.family_totals(line, acc)[1]
+            family_room = plan.family_out_of_pocket_max - family_oop
+            room = family_room if room is None else min(room, family_room)
+        if room is not None:
+            room = max(room, ZERO)
+            d = min(d, room)
+            copay = min(copay, room - d)
+            c = min(c, room - d - copay)
+        # 7. accumulate
+        self.accumulate(line, acc, d, d + copay + c)
+        applied = {"deductible": d, "copay": copay, "coinsurance": c}
+        self.settle_shares(line, applied)
+
+    @staticmethod
+    def settle_shares(line: _Line, applied: dict) -> None:
+        """Steps 8-9: member liability (QMB: 0, flagged) and the normal payment P."""
+        cost_share = applied["deductible"] + applied["copay"] + applied["coinsurance"]
+        line.applied = applied
+        line.liability = min(cost_share, line.allowed_amount)
+        if _bool(line.row.get("qmb")):
+            line.liability = ZERO
+            # OPEN: flag only when there is a cost share that the member is spared.
+            if cost_share > 0:
+                line.flags.add("qmb_cost_share_not_billable")
+        line.paid = max(line.allowed_amount - cost_share, ZERO)
+
+    def payment(self, line: _Line) -> None:
+        """"Coordination of benefits" and "Medicare sequestration" of a priced line."""
+        allowed, normal = line.allowed_amount, line.paid
+        payment = normal
+        if line.other_payer_paid is not None:
+            other = line.other_payer_paid
+            method = line.plan.coordination_of_benefits if line.plan is not None else None
+            if method is None:
+                # OPEN: the contract's option of the line's own LOB, also for a line priced as
+                # percent of Medicare (the method is a term of the member's LOB, not of the
+                # LOB whose fee schedule priced the line).
+                method = getattr(self.pricer.terms(line.lob), "coordination_of_benefits",
+                                 None) or "standard"
+            if method == "standard":
+                payment = min(normal, max(allowed - other, ZERO))
+            elif method == "maintenance_of_benefits":
+                payment = max(normal - other, ZERO)
+            else:
+                raise ValueError(f"unknown coordination_of_benefits {method!r}")
+            line.cob_reduction = normal - payment
+            line.liability = min(line.liability, max(allowed - other - payment, ZERO))
+        rate = None
+        # OPEN: sequestration by the line's own LOB: a commercial line priced as percent of
+        # Medicare is not sequestered (the option is of Medicare members' payments).
+        if line.lob in MEDICARE_LOBS:
+            rate = getattr(self.pricer.terms(line.lob), "sequestration", None)
+        if rate is not None:
+            line.sequestration_reduction = round_half_up(payment * Decimal(str(rate)), 2)
+            payment -= line.sequestration_reduction
+        line.paid = payment
+
+    def balances(self) -> list[dict]:
+        """"Accumulator balances": one row per member, plan and plan year touched or given,
+        sorted by member_id, plan_id, plan_year."""
+        rows = [{"member_id": a.member_id, "subscriber_id": a.family, "plan_id": a.plan_id,
+                 "plan_year": a.plan_year,
+                 "deductible_met": a.deductible_met.quantize(ONE_CENT),
+                 "out_of_pocket_met": a.out_of_pocket_met.quantize(ONE_CENT)}
+                for a in self.accounts.values()]
+        return sorted(rows, key=lambda r: (r["member_id"], r["plan_id"], r["plan_year"]))
+
+
+# ---------------------------------------------------------------------------------------------
 # Entry point
 
 
-def reference_price(claims, contract=None, schedules=None) -> tuple[list[dict], list[dict]]:
+def reference_price(claims, contract=None, schedules=None, plans=None, accumulators=None):
     """Price every line of ``claims`` with exact decimals, one line at a time.
 
     Parameters
@@ -1624,12 +2179,20 @@ def reference_price(claims, contract=None, schedules=None) -> tuple[list[dict], 
         Default: the bundled contract.
     schedules : pricer.schedules.Schedules, optional
         Default: the bundled CMS tables.
+    plans : path, dict or pricer.Plans, optional
+        The benefit plans (docs/cost_share.md "Plans file"): the plans TOML file's path, the
+        dict parsed from it, or an object with a ``path`` / ``source`` attribute naming it.
+        Default: the contract's ``plans`` (when it has one), else none.
+    accumulators : polars or pandas frame, list of dicts or path, optional
+        Starting balances (docs/cost_share.md "Accumulator balances").
 
     Returns
     -------
-    (lines, adjustments)
+    (lines, adjustments), or (lines, adjustments, balances) when ``plans`` or
+    ``accumulators`` is given
         ``lines``: one dict per input row, in input order. ``adjustments``: the 835 rows of
-        every line, in line order.
+        every line, in line order. ``balances``: the ending accumulator balances, one dict
+        per member, plan and plan year, sorted.
 
     Raises
     ------
@@ -1648,7 +2211,9 @@ def reference_price(claims, contract=None, schedules=None) -> tuple[list[dict], 
     if missing:
         raise ValueError("claims: missing required column(s): " + ", ".join(missing))
 
-    pricer = _Pricer(contract, schedules)
+    plan_set = load_plans(plans if plans is not None else getattr(contract, "plans", None))
+    starting = _read_balances(accumulators, plan_set)
+    pricer = _Pricer(contract, schedules, plan_set)
     lines: list[dict] = []
     adjustments: list[dict] = []
     # §11 high-dollar claims: billed charges (whole cents, not negative) of the claim's lines,
@@ -1690,11 +2255,15 @@ def reference_price(claims, contract=None, schedules=None) -> tuple[list[dict], 
         pricer.status_t(priced_lines)
         pricer.multiple_procedures(priced_lines)
         pricer.apply_percent_of_medicare(priced_lines)
+        cost_share = _CostShare(pricer, plan_set, starting)
+        cost_share.run(priced_lines)
         for line in priced_lines:
             out, adj = _settle(line, line.row.get("claim_id"), line.row.get("line_number"))
             lines.append(out)
             adjustments.extend(adj)
-    return lines, adjustments
+    if plans is None and accumulators is None:
+        return lines, adjustments
+    return lines, adjustments, cost_share.balances()
 
 
 def balances(claims, lines: list[dict], adjustments: list[dict]) -> list[int]:
