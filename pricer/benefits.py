@@ -14,7 +14,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pricer.benefits_nb import family_groups_nb, plan_years_nb
+from pricer.benefits_nb import (family_groups_nb, plan_years_nb, sort_key_bounds_nb,
+                                sort_key_nb)
 from pricer.claims import InputError, _text_dict
 from pricer.vocabulary import LOBS, MEDICARE_LOBS
 
@@ -81,6 +82,9 @@ def _claim_ranks(table: pa.Table, enc) -> np.ndarray:
     ids = table.column("claim_id").take(pa.array(first))
     if pa.types.is_dictionary(ids.type):
         ids = ids.cast(ids.type.value_type)
+    if len(ids) < 2 or pc.all(pc.less(ids[:-1], ids[1:])).as_py():
+        # claims appear in claim_id order (as extracts deliver them): no sort needed
+        return np.where(enc.claim >= 0, enc.claim, -1).astype(np.int64)
     order = np.asarray(pc.sort_indices(ids).to_numpy(), np.int64)
     rank_of_group = np.full(int(enc.claim.max()) + 1 if n else 0, -1, np.int64)
     rank_of_group[group[order]] = np.arange(len(order))
@@ -89,14 +93,12 @@ def _claim_ranks(table: pa.Table, enc) -> np.ndarray:
 
 def _accumulation_order(sel, family, dos, claim, line) -> np.ndarray:
     """``sel`` sorted by family, date of service, claim rank, line number."""
-    keys = [family[sel], dos[sel].astype(np.int64), claim[sel], line[sel]]
-    lows = [k.min() if len(k) else 0 for k in keys]
-    bits = [int(k.max() - lo).bit_length() if len(k) else 0 for k, lo in zip(keys, lows)]
-    if sum(bits) <= 63:  # one composite integer sorts faster than four keys
-        composite = np.zeros(len(sel), np.int64)
-        for k, lo, b in zip(keys, lows, bits):
-            composite = (composite << b) | (k - lo)
+    lows, highs = sort_key_bounds_nb(sel, family, dos, claim, line)
+    bits = np.array([int(h - lo).bit_length() for lo, h in zip(lows, highs)], np.int64)
+    if bits.sum() <= 63:  # one composite integer sorts faster than four keys
+        composite = sort_key_nb(sel, family, dos, claim, line, lows, bits)
         return sel[np.argsort(composite, kind="stable")]
+    keys = [family[sel], dos[sel].astype(np.int64), claim[sel], line[sel]]
     return sel[np.lexsort(keys[::-1])]
 
 

@@ -199,6 +199,34 @@ def accumulate_nb(fam_starts, order, member, family, plan, year, dos, claim, cat
 
 
 @njit(cache=True)
+def sort_key_bounds_nb(sel, a, b, c, d):
+    """Lowest and highest value of each of four sort keys over the selected lines."""
+    lo = np.full(4, np.iinfo(np.int64).max, np.int64)
+    hi = np.full(4, np.iinfo(np.int64).min, np.int64)
+    for i in sel:
+        for k, v in enumerate((np.int64(a[i]), np.int64(b[i]), np.int64(c[i]), np.int64(d[i]))):
+            lo[k] = min(lo[k], v)
+            hi[k] = max(hi[k], v)
+    if sel.shape[0] == 0:
+        lo[:] = 0
+        hi[:] = 0
+    return lo, hi
+
+
+@njit(cache=True)
+def sort_key_nb(sel, a, b, c, d, lo, bits):
+    """The four keys of each selected line packed into one int64 (they fit: see bits)."""
+    out = np.empty(sel.shape[0], np.int64)
+    for j in range(sel.shape[0]):
+        i = sel[j]
+        key = np.int64(0)
+        for k, v in enumerate((np.int64(a[i]), np.int64(b[i]), np.int64(c[i]), np.int64(d[i]))):
+            key = (key << bits[k]) | (v - lo[k])
+        out[j] = key
+    return out
+
+
+@njit(cache=True)
 def family_groups_nb(member, family, sel, n_codes):
     """Group number of each selected line: members and families linked by any line (union-
     find), so that a member's lines stay in one group whatever family each line names."""
