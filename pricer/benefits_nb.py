@@ -12,11 +12,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from pricer import _kernel_cache, plans, vocabulary  # noqa: F401  (the guard runs first)
+from pricer import _kernel_cache, plans, pricing_nb, vocabulary  # noqa: F401
 from pricer.plans import CAT_OFFICE, CAT_PREVENTIVE, CAT_SPECIALIST, PT_LAB, PT_OTHER, PT_SPECIALIST
+from pricer.pricing_nb import _put_wide, half_up
 from pricer.vocabulary import LOB_MEDICAID, M_DRUG, PRICED, F
 
-_kernel_cache.refresh_if_stale(__file__, vocabulary.__file__, plans.__file__)
+# half_up and _put_wide are inlined from the line kernel: its changes recompile these too
+_kernel_cache.refresh_if_stale(__file__, vocabulary.__file__, plans.__file__, pricing_nb.__file__)
 
 _F_QMB = F["qmb_cost_share_not_billable"]
 _F_MEDICAID_COPAY = F["medicaid_copay_waived"]
@@ -24,14 +26,18 @@ _UNLIMITED = np.int64(1) << 62
 
 
 @njit(cache=True, inline="always")
-def half_up(num, den):
-    return (2 * num + den) // (2 * den)
-
-
-@njit(cache=True, inline="always")
-def _put(a, i, value):
-    a[i, 0] = value
-    a[i, 1] = -1 if value < 0 else 0
+def _slot(who, plan_, year_, ded, oop, n, w, p, y, start_ded, start_oop):
+    """The accumulator of (w, p, y) among the first ``n`` slots, opened from its starting
+    balances when new: (slot, slots in use)."""
+    for k in range(n):
+        if who[k] == w and plan_[k] == p and year_[k] == y:
+            return k, n
+    who[n] = w
+    plan_[n] = p
+    year_[n] = y
+    ded[n] = start_ded
+    oop[n] = start_oop
+    return n, n + 1
 
 
 @njit(cache=True, inline="always")
@@ -81,32 +87,10 @@ def _families(g0, g1, fam_starts, order, member, family, plan, year, dos, claim,
                 continue
             p = plan[i]
             y = year[i]
-            s = -1
-            for k in range(nm):
-                if m_mem[k] == member[i] and m_plan[k] == p and m_year[k] == y:
-                    s = k
-                    break
-            if s < 0:
-                s = nm
-                nm += 1
-                m_mem[s] = member[i]
-                m_plan[s] = p
-                m_year[s] = y
-                m_ded[s] = start_ded[i]
-                m_oop[s] = start_oop[i]
-            f = -1
-            for k in range(nf):
-                if f_who[k] == family[i] and f_plan[k] == p and f_year[k] == y:
-                    f = k
-                    break
-            if f < 0:
-                f = nf
-                nf += 1
-                f_who[f] = family[i]
-                f_plan[f] = p
-                f_year[f] = y
-                f_ded[f] = fstart_ded[i]
-                f_oop[f] = fstart_oop[i]
+            s, nm = _slot(m_mem, m_plan, m_year, m_ded, m_oop, nm, member[i], p, y,
+                          start_ded[i], start_oop[i])
+            f, nf = _slot(f_who, f_plan, f_year, f_ded, f_oop, nf, family[i], p, y,
+                          fstart_ded[i], fstart_oop[i])
             m_last[s] = i
             if member[i] != prev_mem or p != prev_plan or claim[i] != prev_claim \
                     or dos[i] != prev_dos:
@@ -159,11 +143,11 @@ def _families(g0, g1, fam_starts, order, member, family, plan, year, dos, claim,
                 if qmb[i] and liability > 0:
                     liability = 0
                     flags |= _F_QMB
-                _put(o.deductible, i, d)
-                _put(o.copay, i, cp)
-                _put(o.coinsurance, i, co)
-                _put(o.paid, i, allowed - d - cp - co)
-                _put(o.liability, i, liability)
+                _put_wide(o.deductible, i, d)
+                _put_wide(o.copay, i, cp)
+                _put_wide(o.coinsurance, i, co)
+                _put_wide(o.paid, i, allowed - d - cp - co)
+                _put_wide(o.liability, i, liability)
                 o.flags[i] = flags
             m_ded[s] += d
             f_ded[f] += d
@@ -300,10 +284,10 @@ def _payers(lo, hi, lob, other_paid, other_given, cob_method, seq_rate, o):
         rate = seq_rate[lob[i]]
         if rate > 0:
             seq = half_up(pay * rate, 10_000)
-        _put(o.paid, i, pay - seq)
-        _put(o.liability, i, liability)
-        _put(o.cob, i, cob)
-        _put(o.seq, i, seq)
+        _put_wide(o.paid, i, pay - seq)
+        _put_wide(o.liability, i, liability)
+        _put_wide(o.cob, i, cob)
+        _put_wide(o.seq, i, seq)
 
 
 @njit(cache=True, parallel=True)
