@@ -67,25 +67,16 @@ def plans():
 
 
 def test_accumulator_kernel(benchmark, plan_files, plans, schedules, contract):
-    from pricer.benefits import medicare_lobs
-    from pricer.benefits_nb import accumulate_nb
     from pricer.claims import encode_claims, read_claims
-    from pricer.engine import run_kernel
+    from pricer.engine import accumulate, run_kernel
     from pricer.tables import reference_arrays
     table, _, _ = read_claims(str(plan_files[0]))
     arrays = reference_arrays(schedules, contract)
     enc = encode_claims(table, arrays, contract, plans=plans)
     out = run_kernel(enc, arrays)
-    b, p = enc.benefits, plans.arrays
-
-    def accumulate():
-        accumulate_nb(b.fam_starts, b.order, b.member, b.family, enc.plan, b.year, enc.dos,
-                      b.claim, enc.category, enc.provider, enc.lob, medicare_lobs(), enc.qmb,
-                      enc.shares_given, b.start_ded, b.start_oop, b.fstart_ded, b.fstart_oop,
-                      p.deductible, p.family_deductible, p.coinsurance, p.oop, p.family_oop,
-                      p.preventive_full, p.copay, out, b.ded_after, b.oop_after, b.last)
-    accumulate()  # compile / load
-    benchmark.pedantic(accumulate, rounds=KERNEL_ROUNDS, iterations=1)
+    b = enc.benefits
+    accumulate(enc, out)  # compile / load
+    benchmark.pedantic(accumulate, args=(enc, out), rounds=KERNEL_ROUNDS, iterations=1)
     n = len(b.order)
     benchmark.extra_info.update({
         **lines_per_second(benchmark, n),

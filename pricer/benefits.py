@@ -16,12 +16,14 @@ import pyarrow.compute as pc
 
 from pricer.benefits_nb import (family_groups_nb, plan_years_nb, sort_key_bounds_nb,
                                 sort_key_nb)
-from pricer.claims import InputError, _text_dict
+from pricer.claims import InputError, _text_dict, money_cents
 from pricer.vocabulary import LOBS, MEDICARE_LOBS
 
 BALANCE_COLUMNS = ("member_id", "subscriber_id", "plan_id", "plan_year", "deductible_met",
                    "out_of_pocket_met")
 _MONEY = pl.Decimal(18, 2)
+# per LOB: a Medicare LOB (its Part B drugs take the ASP file's co-insurance)
+MEDICARE_BY_LOB = np.array([lob in MEDICARE_LOBS for lob in LOBS], np.bool_)
 
 
 @dataclass
@@ -153,33 +155,25 @@ def _starting_balances(b: BenefitLines, start: pl.DataFrame, plan: np.ndarray) -
     pid = {p: i for i, p in enumerate(b.plans.ids)}
     p = np.array([pid[x] for x in start["plan_id"].to_list()], np.int64)
     y = start["plan_year"].to_numpy().astype(np.int64)
-    ded = _cents(start["deductible_met"])
-    oop = _cents(start["out_of_pocket_met"])
+    ded = money_cents(start["deductible_met"].to_arrow(), start.height)[0]
+    oop = money_cents(start["out_of_pocket_met"].to_arrow(), start.height)[0]
     mem = np.array([index.get(m, -1) for m in start["member_id"].to_list()], np.int64)
     fam = np.array([index.get(s, -1) for s in start["subscriber_id"].to_list()], np.int64)
     line_p = np.maximum(plan, 0).astype(np.int64)
     for who, line_who, out_ded, out_oop in ((mem, b.member, "start_ded", "start_oop"),
                                               (fam, b.family, "fstart_ded", "fstart_oop")):
         ok = who >= 0
-        k = keys(who[ok], p[ok], y[ok])
-        uk, inverse = np.unique(k, return_inverse=True)
-        sd = np.bincount(inverse, ded[ok], len(uk)).astype(np.int64) if len(uk) else ded[:0]
-        so = np.bincount(inverse, oop[ok], len(uk)).astype(np.int64) if len(uk) else oop[:0]
+        if not ok.any():  # nobody of these balances is in the lines: all start from zero
+            continue
+        uk, inverse = np.unique(keys(who[ok], p[ok], y[ok]), return_inverse=True)
         # bincount works in float64: exact for cents below 2**53 ($90 trillion)
+        sd = np.bincount(inverse, ded[ok], len(uk)).astype(np.int64)
+        so = np.bincount(inverse, oop[ok], len(uk)).astype(np.int64)
         lk = keys(line_who, line_p, b.year)
-        pos = np.searchsorted(uk, lk)
-        pos_c = np.minimum(pos, max(len(uk) - 1, 0))
-        hit = (len(uk) > 0) & (uk[pos_c] == lk) if len(uk) else np.zeros(len(lk), bool)
-        setattr(b, out_ded, np.where(hit, sd[pos_c] if len(uk) else 0, 0).astype(np.int64))
-        setattr(b, out_oop, np.where(hit, so[pos_c] if len(uk) else 0, 0).astype(np.int64))
-
-
-def _cents(s: pl.Series) -> np.ndarray:
-    """Cents of a Decimal(18, 2) series: the low words of its decimal128 integers."""
-    arr = s.cast(_MONEY).to_arrow()
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    words = np.frombuffer(arr.buffers()[1], np.int64)
-    return words[2 * arr.offset:2 * (arr.offset + len(arr)):2].copy()
+        pos = np.minimum(np.searchsorted(uk, lk), len(uk) - 1)
+        hit = uk[pos] == lk
+        setattr(b, out_ded, np.where(hit, sd[pos], 0))
+        setattr(b, out_oop, np.where(hit, so[pos], 0))
 
 
 def read_balances(balances, plans, source: str = "accumulators") -> pl.DataFrame:
@@ -276,11 +270,6 @@ def ending_balances(b: BenefitLines, enc) -> pl.DataFrame:
         kept = b.balances.join(touched, on=["member_id", "plan_id", "plan_year"], how="anti")
         touched = pl.concat([touched, kept.select(touched.columns)])
     return touched.sort("member_id", "plan_id", "plan_year")
-
-
-def medicare_lobs() -> np.ndarray:
-    """Per LOB: a Medicare LOB (its Part B drugs take the ASP file's co-insurance)."""
-    return np.array([lob in MEDICARE_LOBS for lob in LOBS], np.bool_)
 
 
 def cob_methods(enc, arrays) -> np.ndarray:

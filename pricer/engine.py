@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pyarrow as pa
 
-from pricer.benefits import cob_methods, ending_balances, medicare_lobs
+from pricer.benefits import MEDICARE_BY_LOB, cob_methods, ending_balances
 from pricer.benefits_nb import accumulate_nb, settle_payers_nb
 from pricer.claims import check_columns, encode_claims, read_claims
 from pricer.pricing_nb import (allocate_out, multiple_procedures_nb, percent_of_medicare_nb,
@@ -47,18 +47,22 @@ def run_kernel(enc, arrays, out=None):
     if arrays.percent_of_medicare:
         percent_of_medicare_nb(enc.billed, enc.deductible, enc.copay, enc.coinsurance, enc.qmb,
                                enc.lob, out)
-    b = enc.benefits
-    if b is not None:  # cost shares from benefit plans (docs/cost_share.md)
-        p = b.plans.arrays
-        accumulate_nb(b.fam_starts, b.order, b.member, b.family, enc.plan, b.year, enc.dos,
-                      b.claim, enc.category, enc.provider, enc.lob, medicare_lobs(), enc.qmb,
-                      enc.shares_given, b.start_ded, b.start_oop, b.fstart_ded, b.fstart_oop,
-                      p.deductible, p.family_deductible, p.coinsurance, p.oop, p.family_oop,
-                      p.preventive_full, p.copay, out, b.ded_after, b.oop_after, b.last)
+    if enc.benefits is not None:  # cost shares from benefit plans (docs/cost_share.md)
+        accumulate(enc, out)
     if enc.other_payer_given.any() or arrays.sequestration.any():
         settle_payers_nb(enc.lob, enc.other_payer_paid, enc.other_payer_given,
                          cob_methods(enc, arrays), arrays.sequestration, out)
     return out
+
+
+def accumulate(enc, out) -> None:
+    """Cost shares of the lines with a plan, on lines already priced into ``out``."""
+    b, p = enc.benefits, enc.benefits.plans.arrays
+    accumulate_nb(b.fam_starts, b.order, b.member, b.family, enc.plan, b.year, enc.dos,
+                  b.claim, enc.category, enc.provider, enc.lob, MEDICARE_BY_LOB, enc.qmb,
+                  enc.shares_given, b.start_ded, b.start_oop, b.fstart_ded, b.fstart_oop,
+                  p.deductible, p.family_deductible, p.coinsurance, p.oop, p.family_oop,
+                  p.preventive_full, p.copay, out, b.ded_after, b.oop_after, b.last)
 
 
 def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
