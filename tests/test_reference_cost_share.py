@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 import pricer
 from reference_pricer import balances, copay_category, reference_price
+from test_reference_parity import _norm, line_differences
 from tests.conftest import claim_lines
 
 D = Decimal
@@ -799,14 +800,6 @@ LINE_KEYS = (
 )
 
 
-def _norm(key, value):
-    if key == "flags":
-        return sorted(value or [])
-    if isinstance(value, D):
-        return value.normalize() if value else D(0)
-    return value
-
-
 def _plans_path(plans, folder: Path) -> Path:
     return write_plans(folder, plans["plan"])
 
@@ -822,13 +815,7 @@ def assert_engine_agrees(claims, contract, schedules, plans: dict, accumulators,
     assert balances(claims, ref_lines, ref_adj) == []
     result = pricer.price(claims, contract=contract, schedules=schedules,
                           plans=pricer.Plans.from_toml(path), accumulators=accumulators)
-    eng = result.lines.to_dicts()
-    assert len(eng) == len(ref_lines) == claims.height
-    diffs = []
-    for i, (r, e) in enumerate(zip(ref_lines, eng)):
-        for k in LINE_KEYS:
-            if _norm(k, r.get(k)) != _norm(k, e.get(k)):
-                diffs.append((i, k, r.get(k), e.get(k), claims.row(i, named=True)))
+    diffs = line_differences(claims, ref_lines, result.lines.to_dicts(), LINE_KEYS)
     assert diffs[:5] == [], (f"{len(diffs)} line differences (index, column, reference, "
                              "engine, line); first ones above")
 

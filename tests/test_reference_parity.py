@@ -35,17 +35,21 @@ def _norm(key, value):
     return value
 
 
+def line_differences(claims: pl.DataFrame, ref_lines: list[dict], eng: list[dict],
+                     keys=LINE_KEYS) -> list:
+    """(index, column, reference, engine, line) wherever a value of ``keys`` differs."""
+    assert len(eng) == len(ref_lines) == claims.height
+    return [(i, k, r.get(k), e.get(k), claims.row(i, named=True))
+            for i, (r, e) in enumerate(zip(ref_lines, eng)) for k in keys
+            if _norm(k, r.get(k)) != _norm(k, e.get(k))]
+
+
 def assert_same(claims: pl.DataFrame, contract, schedules) -> pricer.PricingResult:
     """Price both ways and fail with the first differing lines, named."""
     ref_lines, ref_adj = reference_price(claims, contract=contract, schedules=schedules)
     result = pricer.price(claims, contract, schedules)
     eng = result.lines.to_dicts()
-    assert len(eng) == len(ref_lines) == claims.height
-    diffs = []
-    for i, (r, e) in enumerate(zip(ref_lines, eng)):
-        for k in LINE_KEYS:
-            if _norm(k, r.get(k)) != _norm(k, e.get(k)):
-                diffs.append((i, k, r.get(k), e.get(k), claims.row(i, named=True)))
+    diffs = line_differences(claims, ref_lines, eng)
     assert diffs[:5] == [], f"{len(diffs)} differences; first ones above"
     eng_adj = [(a["line_index"], a["group_code"], a["carc"], a["amount"], a["step"])
                for a in result.adjustments.to_dicts()]
