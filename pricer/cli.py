@@ -74,8 +74,8 @@ def cmd_batch(args) -> int:
         raise InputError(args.output or "-o", ["a batch run writes a dataset: -o must name a "
                                                "directory"])
     contract = Contract.from_toml(args.contract) if args.contract else default_contract()
-    if args.plans or args.accumulators or args.accumulators_out or contract.plans is not None:
-        raise InputError("--plans", [_NO_BATCH_PLANS])
+    if args.plans or args.accumulators or args.accumulators_out:  # run_batch refuses a
+        raise InputError("--plans", [_NO_BATCH_PLANS])           # contract's own plans
     m = run_batch(args.input or SAMPLE, args.output, contract, args.schedules,
                   batch_rows=args.batch_rows, resume=args.resume, keep_going=args.keep_going,
                   workers=args.workers, scheduler=args.scheduler, prior=_prior(args),
