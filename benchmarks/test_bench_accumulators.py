@@ -116,3 +116,46 @@ def test_price_with_plans_against_pricing_only(benchmark, plan_files, plans, sch
         "throughput_ratio": only / best,
     })
     assert timed[0][1] == timed[-1][1]  # the same paid total every run
+
+
+def _batch_run(args: list[str]) -> tuple[float, float]:
+    """`pricer reprice ARGS` in a fresh process: (wall seconds, peak RSS GiB of that process)."""
+    import os
+    import subprocess
+    import sys
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "pricer.cli", "reprice", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, args
+    return time.perf_counter() - t0, usage.ru_maxrss / 2**20
+
+
+def test_batch_with_plans_against_pricing_only(benchmark, plan_files, bench_dir, bench_lines,
+                                               tmp_path):
+    """The streamed batch (one process): two passes with plans against one without, each
+    Parquet in, dataset out; peak memory of each run's process."""
+    with_plans, without = plan_files
+    plans = tmp_path / "plans.toml"
+    plans.write_text("\n".join(
+        f"[plan.{pid}]\n" + "\n".join(f"{k} = {v!r}".replace("True", "true")
+                                      for k, v in terms.items() if k != "copays")
+        + f"\n[plan.{pid}.copays]\n" + "\n".join(f"{k} = {v}" for k, v in terms["copays"].items())
+        + "\n" for pid, terms in PLANS["plan"].items()))
+    only = _batch_run([str(without), "-o", str(tmp_path / "only")])
+    timed = []
+
+    def priced():
+        out = tmp_path / f"plans{len(timed)}"
+        timed.append(_batch_run([str(with_plans), "-o", str(out), "--plans", str(plans)]))
+    benchmark.pedantic(priced, rounds=1, iterations=1)
+    seconds, rss = timed[0]
+    benchmark.extra_info.update({
+        "lines": bench_lines, "seconds_with_plans": seconds, "seconds_pricing_only": only[0],
+        "peak_rss_gib_with_plans": rss, "peak_rss_gib_pricing_only": only[1],
+        "lines_per_s_with_plans": bench_lines / seconds,
+        "lines_per_s_pricing_only": bench_lines / only[0], "throughput_ratio": only[0] / seconds,
+    })
+    got = pl.scan_parquet(tmp_path / "plans0" / "lines" / "*.parquet")
+    assert got.select(pl.len()).collect().item() == bench_lines
+    assert got.select(pl.col("deductible_applied").sum()).collect().item() > 0

@@ -22,7 +22,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -58,6 +58,8 @@ class Job:
     batch_rows: int
     prior: object = None   # (lines, adjustments) paths, or None
     key: str = ""          # fingerprint of contract + schedules (worker cache key)
+    plans: object = None   # benefit plans (pricer.plans.Plans): cost shares accumulated over
+                           # the whole input first (OUT/accumulation/), then applied per part
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,6 +327,26 @@ def price_part(part: Part, job: Job) -> dict:
     return write_part(*compute_part(part, job))
 
 
+def plan_part(part: Part, job: Job) -> pa.Table:
+    """First pass with benefit plans: a part's lines that name a plan, priced without plan
+    cost shares (``benefits.plan_line_table``; ``row`` counts from the part's first line)."""
+    from pricer.engine import plan_lines
+    contract, schedules, prior = _loaded(job)
+    tables, rows = [], 0
+    for table in whole_claims(part_tables(part, job.batch_rows), job.batch_rows):
+        tables.append(plan_lines(table, contract, schedules, plans=job.plans,
+                                 source=f"{part.path} ({part.name})",
+                                 is_text=part.kind == "csv", prior=prior, first_row=rows))
+        rows += table.num_rows
+    if not tables:
+        return None
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def _shares_path(out: Path, name: str) -> Path:
+    return out / "accumulation" / f"{name}.parquet"
+
+
 def compute_part(part: Part, job: Job) -> tuple[dict, dict]:
     """Price one part: (its record so far, its writers holding the priced tables)."""
     from pricer.engine import price_table
@@ -337,13 +359,15 @@ def compute_part(part: Part, job: Job) -> tuple[dict, dict]:
     totals = []
     source = f"{part.path} ({part.name})"
     is_text = part.kind == "csv"
+    shares = pq.read_table(_shares_path(out, part.name)) if job.plans is not None else None
     batches = whole_claims(part_tables(part, job.batch_rows), job.batch_rows)
     empty = True
     for table in batches:
         empty = False
-        rows_in += table.num_rows
         result = price_table(table, contract, schedules, source=source, is_text=is_text,
-                             prior=prior)
+                             prior=prior, plans=job.plans,
+                             shares=(shares, rows_in) if shares is not None else None)
+        rows_in += table.num_rows
         lines = _text_member_ids(result.table)
         writers["lines"].write(lines)
         writers["adjustments"].write(result.adjustments_table.drop_columns(["line_index"]))
@@ -353,7 +377,8 @@ def compute_part(part: Part, job: Job) -> tuple[dict, dict]:
     if empty:  # no line: still a file with the output's columns
         schema = input_schema(Path(part.path))
         result = price_table(schema.empty_table(), contract, schedules, source=source,
-                             is_text=is_text, prior=prior)
+                             is_text=is_text, prior=prior, plans=job.plans,
+                             shares=(shares, 0) if shares is not None else None)
         writers["lines"].write(_text_member_ids(result.table))
         writers["adjustments"].write(result.adjustments_table.drop_columns(["line_index"]))
     return {
@@ -447,7 +472,8 @@ class Progress:
 
 def run_batch(inputs, out, contract=None, schedules_root=None, *, batch_rows: int = 1_000_000,
               resume: bool = False, keep_going: bool = False, workers: int | None = None,
-              scheduler: str | None = None, prior=None, progress: bool = True) -> dict:
+              scheduler: str | None = None, prior=None, plans=None, accumulators=None,
+              progress: bool = True) -> dict:
     """Price every line of ``inputs`` into the dataset ``out``; returns the manifest.
 
     Parameters
@@ -470,6 +496,14 @@ def run_batch(inputs, out, contract=None, schedules_root=None, *, batch_rows: in
     workers, scheduler :
         Price the parts on a local Dask cluster of ``workers`` processes, or on the Dask
         scheduler at ``scheduler``; the output is the same.
+    plans : Plans or path, optional
+        Benefit plans (default: the contract's). Cost shares then accumulate over the whole
+        input, in the order ``pricer.price`` uses on all the lines at once: a first pass
+        prices every part and keeps its plan lines, one accumulation runs over them
+        (``OUT/accumulation/``), and the parts are priced with those cost shares. The ending
+        balances are ``OUT/accumulators.parquet`` (docs/batch.md).
+    accumulators : frame, Arrow table or Parquet/CSV path, optional
+        Starting balances, as ``OUT/accumulators.parquet`` of an earlier run.
 
     Examples
     --------
@@ -480,15 +514,16 @@ def run_batch(inputs, out, contract=None, schedules_root=None, *, batch_rows: in
     True
     """
     from pricer import __version__
+    from pricer.benefits import read_balances
     from pricer.contract import default_contract
+    from pricer.plans import load_plans
     from pricer.schedules import load_schedules
     t_start = time.perf_counter()
     contract = contract if contract is not None else default_contract()
-    if contract.plans is not None:  # parts would each accumulate on their own: never a guess
-        raise InputError("contract", ["the contract names benefit plans, which accumulate over "
-                                      "the whole input in date order; the streamed batch does "
-                                      "not do that yet: price with pricer.price (or `pricer "
-                                      "reprice FILE -o priced.parquet`) instead"])
+    plans = load_plans(plans) if plans is not None else contract.plans
+    if accumulators is not None and plans is None:
+        raise InputError("accumulators", ["starting balances need benefit plans (plans=...)"])
+    balances = read_balances(accumulators, plans) if accumulators is not None else None
     schedules = load_schedules(schedules_root) if schedules_root else load_schedules()
     out = Path(out)
     manifest_path = out / MANIFEST
@@ -520,8 +555,14 @@ def run_batch(inputs, out, contract=None, schedules_root=None, *, batch_rows: in
                 "schedules": _schedules_used(schedules),
                 "inputs": [(i["path"], i.get("sha256")) for i in inputs_meta],
                 "prior": [str(p) for p in prior] if prior is not None else None}
+    if plans is not None:  # only then: the settings of earlier runs stay as they were
+        settings["plans_sha256"] = plans.sha256()
+        settings["accumulators_sha256"] = (
+            hashlib.sha256(balances.write_csv().encode()).hexdigest()
+            if balances is not None else None)
 
     done: dict[str, dict] = {}
+    accumulated = None
     if manifest_path.exists():
         old = json.loads(manifest_path.read_text())
         if not resume:
@@ -533,12 +574,17 @@ def run_batch(inputs, out, contract=None, schedules_root=None, *, batch_rows: in
         for rec in old.get("parts", []):
             if _complete(out, rec):
                 done[rec["name"]] = rec
+        accumulated = old.get("accumulation")
+        if accumulated is not None and not _complete(out, accumulated):
+            accumulated = None
+        if plans is not None and accumulated is None:  # the parts' cost shares are gone:
+            done = {}                                  # every part again
         if old.get("complete") and all(p.name in done for p in parts):
             return old  # a finished run: nothing to do, nothing rewritten
     elif out.exists() and any(out.iterdir()):
         raise InputError(str(out), ["the output directory is not empty"])
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("*/.*.tmp"):  # left by a killed run
+    for stale in [*out.glob("*/.*.tmp"), *out.glob(".*.parquet.tmp")]:  # left by a killed run
         stale.unlink()
 
     manifest = {
@@ -550,11 +596,13 @@ def run_batch(inputs, out, contract=None, schedules_root=None, *, batch_rows: in
         "schedules": settings["schedules"], "inputs": inputs_meta,
         "parts": [done[p.name] for p in parts if p.name in done],
     }
+    if accumulated is not None:
+        manifest["accumulation"] = accumulated
     _write_json(manifest_path, manifest)
 
     job = Job(str(out), contract, str(schedules_root) if schedules_root else None, batch_rows,
               prior=tuple(str(p) for p in prior) if prior is not None else None,
-              key=f"{fingerprint}|{schedules_root}|{prior}")
+              key=f"{fingerprint}|{schedules_root}|{prior}", plans=plans)
     todo = [p for p in parts if p.name not in done]
     total = sum(r for r in file_rows.values() if r) if all(file_rows.values()) else None
     bar = Progress(total) if progress else None
@@ -566,21 +614,22 @@ def run_batch(inputs, out, contract=None, schedules_root=None, *, batch_rows: in
         if bar is not None:
             bar.update(rec["rows_in"], len(todo))
 
-    if workers or scheduler:
-        _run_dask(todo, job, record, workers, scheduler)
-    else:
-        # one part is written (polars, off the GIL) while the next one is priced
-        from concurrent.futures import ThreadPoolExecutor
-        with ThreadPoolExecutor(1) as pool:
-            writing = None
-            for part in todo:
-                computed = compute_part(part, job)
-                if writing is not None:
-                    record(writing.result())
-                writing = pool.submit(write_part, *computed)
-            if writing is not None:
-                record(writing.result())
+    client, cluster = _dask_client(workers, scheduler) if workers or scheduler else (None, None)
+    try:
+        if plans is not None and accumulated is None:
+            manifest["accumulation"] = _accumulate(parts, job, balances, client, bar)
+            _write_json(manifest_path, manifest)
+        if client is not None:
+            _run_dask(todo, job, record, client)
+        else:
+            _run_local(todo, job, record)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
 
+    rows_in = sum(r["rows_in"] for r in manifest["parts"])
     rows_in = sum(r["rows_in"] for r in manifest["parts"])
     rows_out = sum(r["rows_out"] for r in manifest["parts"])
     expected = sum(r for r in file_rows.values() if r is not None)
@@ -631,25 +680,80 @@ def _schema_difference(a: pa.Schema, b: pa.Schema, first: Path) -> str:
     return "mixed schemas: " + "; ".join(what)
 
 
-def _run_dask(parts, job, record, workers, scheduler) -> None:
-    """The same part function as a task farm on a Dask cluster."""
+def _run_local(parts, job, record) -> None:
+    """Price the parts in this process: one is written (polars, off the GIL) while the next
+    one is priced."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(1) as pool:
+        writing = None
+        for part in parts:
+            computed = compute_part(part, job)
+            if writing is not None:
+                record(writing.result())
+            writing = pool.submit(write_part, *computed)
+        if writing is not None:
+            record(writing.result())
+
+
+def _accumulate(parts, job, balances, client, bar) -> dict:
+    """Cost shares of every plan line of the input, in one accumulation over all the parts'
+    plan lines (``plan_part``), written per part to ``OUT/accumulation/`` with the ending
+    balances ``OUT/accumulators.parquet``; returns the manifest's record of those files."""
+    from pricer.benefits import accumulate_plan_lines, no_plan_lines
+    t0 = time.perf_counter()
+    if client is not None:
+        futures = [client.submit(plan_part, p, job, key=f"plan-{p.name}-{job.key[:16]}",
+                                 pure=False) for p in parts]
+        tables = client.gather(futures)
+    else:
+        tables = [plan_part(p, job) for p in parts]
+    named = [(p.name, t) for p, t in zip(parts, tables) if t is not None and t.num_rows]
+    lines = pa.concat_tables([t for _, t in named]) if named else no_plan_lines()
+    shares, ending = accumulate_plan_lines(lines, job.plans, balances)
+    out = Path(job.out)
+    files, start = {}, 0
+    counts = {name: t.num_rows for name, t in named}
+    for p in parts:  # every part gets its file, empty when none of its lines names a plan
+        k = counts.get(p.name, 0)
+        files[p.name] = _write_parquet(shares.slice(start, k), _shares_path(out, p.name), out)
+        start += k
+    files["accumulators"] = _write_parquet(ending.to_arrow(), out / "accumulators.parquet", out)
+    if bar is not None:
+        bar.stream.write(f"pricer: cost shares of {start:,} plan lines accumulated in "
+                         f"{time.perf_counter() - t0:,.1f} s\n")
+    return {"files": files, "plan_lines": start,
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _write_parquet(table: pa.Table, path: Path, out: Path) -> dict:
+    """A file written under a temporary name and renamed; its manifest record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pl.from_arrow(table).write_parquet(tmp, compression="zstd", compression_level=1)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return {"file": str(path.relative_to(out)), "rows": table.num_rows,
+            "sha256": sha256_file(path)}
+
+
+def _dask_client(workers, scheduler):
+    """(client, cluster or None): the Dask cluster the parts are farmed out to."""
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, LocalCluster
     except ImportError:  # pragma: no cover - an optional extra
         raise RuntimeError("--workers/--scheduler need Dask: pip install 'pricer[dask]'") from None
-    cluster = None
     if scheduler:
-        client = Client(scheduler)
-    else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
-    try:
-        futures = [client.submit(price_part, p, job, key=f"{p.name}-{job.key[:16]}", pure=False)
-                   for p in parts]
-        for fut in as_completed(futures):
-            record(fut.result())
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        return Client(scheduler), None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    return Client(cluster), cluster
+
+
+def _run_dask(parts, job, record, client) -> None:
+    """The same part function as a task farm on a Dask cluster."""
+    from distributed import as_completed
+    futures = [client.submit(price_part, p, job, key=f"{p.name}-{job.key[:16]}", pure=False)
+               for p in parts]
+    for fut in as_completed(futures):
+        record(fut.result())

@@ -14,8 +14,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pricer.benefits_nb import (family_groups_nb, plan_years_nb, sort_key_bounds_nb,
-                                sort_key_nb)
+from pricer.benefits_nb import (accumulate_nb, family_groups_nb, plan_years_nb,
+                                sort_key_bounds_nb, sort_key_nb)
 from pricer.claims import InputError, _text_dict, money_cents
 from pricer.vocabulary import LOBS, MEDICARE_LOBS
 
@@ -109,21 +109,31 @@ def prepare(table: pa.Table, enc, plans, balances=None, source: str = "accumulat
     sel = np.flatnonzero(enc.plan >= 0)
     if len(sel) == 0 and balances is None:
         return None
-    n = enc.n
-    members = enc.member_id
-    if enc.subscriber_id is not None:
-        (member, sub), names = _codes_over(members, enc.subscriber_id)
-        family = np.where(enc.subscriber_given & (sub >= 0), sub, member)
+    line = pl.from_arrow(table.column("line_number")).cast(pl.Int64, strict=False) \
+        .fill_null(0).to_numpy() if enc.n else np.zeros(0, np.int64)
+    return walk(sel, enc.member_id, enc.subscriber_id, enc.subscriber_given, enc.dos, enc.plan,
+                _claim_ranks(table, enc), line, plans, balances, source)
+
+
+def walk(sel, members, subscribers, subscriber_given, dos, plan, claim, line, plans,
+         balances=None, source: str = "accumulators") -> BenefitLines:
+    """The accumulation order of lines ``sel`` (those with a plan) and their keys: members
+    and families coded, plan years, groups of linked families, starting balances.
+
+    ``claim`` ranks the lines' claims in claim_id order and ``line`` is their line number;
+    ``members`` and ``subscribers`` (or None) are the normalised IDs as text.
+    """
+    n = len(plan)
+    if subscribers is not None:
+        (member, sub), names = _codes_over(members, subscribers)
+        family = np.where(subscriber_given & (sub >= 0), sub, member)
     else:
         (member,), names = _codes_over(members)
         family = member
-    year = plan_years(enc.dos, enc.plan, plans)
-    claim = _claim_ranks(table, enc)
-    line = pl.from_arrow(table.column("line_number")).cast(pl.Int64, strict=False) \
-        .fill_null(0).to_numpy() if n else np.zeros(0, np.int64)
+    year = plan_years(dos, plan, plans)
     # groups: members linked through the families their lines name (usually one family)
     group = family_groups_nb(member, family, sel, len(names))
-    order = _accumulation_order(sel, group, enc.dos, claim, line)
+    order = _accumulation_order(sel, group, dos, claim, line)
     fam = group[order]
     fam_starts = np.concatenate([[0], np.flatnonzero(fam[1:] != fam[:-1]) + 1, [len(order)]]) \
         if len(order) else np.zeros(1, np.int64)
@@ -134,7 +144,7 @@ def prepare(table: pa.Table, enc, plans, balances=None, source: str = "accumulat
                      fstart_ded=zeros, fstart_oop=zeros, member_names=names,
                      family_names=names, balances=None)
     if balances is not None:
-        _starting_balances(b, read_balances(balances, plans, source), enc.plan)
+        _starting_balances(b, read_balances(balances, plans, source), plan)
     b.ded_after = np.zeros(n, np.int64)
     b.oop_after = np.zeros(n, np.int64)
     b.last = np.zeros(n, np.bool_)
@@ -272,11 +282,121 @@ def ending_balances(b: BenefitLines, enc) -> pl.DataFrame:
     return touched.sort("member_id", "plan_id", "plan_year")
 
 
+def accumulate(enc, out) -> None:
+    """Cost shares of the lines with a plan, on lines already priced into ``out``."""
+    b, p = enc.benefits, enc.benefits.plans.arrays
+    accumulate_nb(b.fam_starts, b.order, b.member, b.family, enc.plan, b.year, enc.dos,
+                  b.claim, enc.category, enc.provider, enc.lob, MEDICARE_BY_LOB, enc.qmb,
+                  enc.shares_given, b.start_ded, b.start_oop, b.fstart_ded, b.fstart_oop,
+                  p.deductible, p.family_deductible, p.coinsurance, p.oop, p.family_oop,
+                  p.preventive_full, p.copay, out, b.ded_after, b.oop_after, b.last)
+
+
+# ---------------------------------------------------------------------------------------------
+# the streamed batch: lines priced part by part, accumulated over the whole input at once
+
+# what the accumulation reads of a priced line with a plan (one row per such line)
+_LINE_INPUTS = {"subscriber_given": np.bool_, "plan": np.int16, "dos": np.int32,
+                "category": np.int8, "provider": np.int8, "lob": np.int8, "qmb": np.bool_,
+                "shares_given": np.bool_}
+_LINE_OUTPUTS = {"status": np.uint8, "method": np.uint8, "flags": np.uint32}
+_WIDE_OUTPUTS = ("allowed", "deductible", "copay", "coinsurance", "paid", "liability",
+                 "drug_coins")
+SHARE_COLUMNS = ("row", "deductible", "copay", "coinsurance", "paid", "liability", "flags")
+
+
+def plan_line_table(table: pa.Table, enc, out, first_row: int = 0) -> pa.Table:
+    """The lines of ``table`` that name a plan, priced (``out``) but without plan cost shares:
+    what :func:`accumulate_plan_lines` needs of them. ``row`` is the line's position plus
+    ``first_row``."""
+    sel = np.flatnonzero(enc.plan >= 0)
+    take = pa.array(sel, pa.int64())
+    claim_id = table.column("claim_id").take(take)
+    if pa.types.is_dictionary(claim_id.type):
+        claim_id = claim_id.cast(claim_id.type.value_type)
+    line = pl.from_arrow(table.column("line_number").take(take)).cast(pl.Int64, strict=False) \
+        .fill_null(0).to_arrow()
+    subscribers = (enc.subscriber_id.take(take) if enc.subscriber_id is not None
+                   else pa.nulls(len(sel), pa.string()))
+    cols = {"row": pa.array(sel + first_row, pa.int64()), "member_id": enc.member_id.take(take),
+            "subscriber_id": subscribers, "claim_id": claim_id, "line_number": line}
+    cols.update({k: pa.array(getattr(enc, k)[sel].astype(t)) for k, t in _LINE_INPUTS.items()})
+    cols.update({k: pa.array(getattr(out, k)[sel].astype(t)) for k, t in _LINE_OUTPUTS.items()})
+    cols.update({k: pa.array(getattr(out, k)[sel, 0]) for k in _WIDE_OUTPUTS})
+    return pa.table(cols)
+
+
+def no_plan_lines() -> pa.Table:
+    """A ``plan_line_table`` of no line (an input where no line names a plan)."""
+    from types import SimpleNamespace
+
+    from pricer.pricing_nb import allocate_out
+    z = np.zeros(0, np.int64)
+    enc = SimpleNamespace(plan=z, member_id=pa.array([], pa.string()), subscriber_id=None,
+                          **{k: z for k in _LINE_INPUTS if k != "plan"})
+    empty = pa.table({"claim_id": pa.array([], pa.string()),
+                      "line_number": pa.array([], pa.int64())})
+    return plan_line_table(empty, enc, allocate_out(0))
+
+
+def _wide(values: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.stack([values, np.where(values < 0, -1, 0)], axis=1),
+                                dtype=np.int64)
+
+
+def accumulate_plan_lines(lines: pa.Table, plans, balances=None,
+                          source: str = "accumulators") -> tuple[pa.Table, pl.DataFrame]:
+    """Accumulate the plan lines of a whole input at once (``plan_line_table`` of every part,
+    in input order): (their cost shares, row for row: ``SHARE_COLUMNS``; ending balances).
+
+    The same walk as :func:`prepare` on one table: claims are ranked by claim_id over the whole
+    input, so the order of accumulation is the one ``pricer.price`` uses on all the lines.
+    """
+    from types import SimpleNamespace
+
+    from pricer.pricing_nb import allocate_out
+    n = lines.num_rows
+    arr = {k: lines.column(k).to_numpy().astype(t) for k, t in
+           {**_LINE_INPUTS, **_LINE_OUTPUTS}.items()}
+    claim = np.asarray(pc.rank(lines.column("claim_id"), sort_keys="ascending",
+                               tiebreaker="dense").to_numpy(), np.int64) if n else \
+        np.zeros(0, np.int64)
+    line = lines.column("line_number").to_numpy().astype(np.int64)
+    subscribers = lines.column("subscriber_id")
+    b = walk(np.arange(n, dtype=np.int64), lines.column("member_id"),
+             subscribers if subscribers.null_count < n else None, arr["subscriber_given"],
+             arr["dos"], arr["plan"], claim, line, plans, balances, source)
+    enc = SimpleNamespace(benefits=b, **{k: arr[k] for k in _LINE_INPUTS})
+    # the kernel's output record, only the fields the accumulator reads or writes filled
+    out = allocate_out(0)._replace(
+        status=arr["status"], method=arr["method"], flags=arr["flags"].copy(),
+        **{k: _wide(lines.column(k).to_numpy().astype(np.int64)) for k in _WIDE_OUTPUTS})
+    accumulate(enc, out)
+    shares = pa.table({"row": lines.column("row"),
+                       **{k: pa.array(getattr(out, k)[:, 0]) for k in SHARE_COLUMNS[1:-1]},
+                       "flags": pa.array(out.flags)})
+    return shares, ending_balances(b, enc)
+
+
+def apply_shares(out, shares: pa.Table, first_row: int, n: int) -> None:
+    """Write the accumulated cost shares of lines ``first_row .. first_row + n`` (rows of
+    ``shares``, sorted) into a block's kernel outputs, where ``prepare`` + ``accumulate``
+    would have put them."""
+    rows = shares.column("row").to_numpy()
+    lo, hi = np.searchsorted(rows, [first_row, first_row + n])
+    at = rows[lo:hi] - first_row
+    for k in SHARE_COLUMNS[1:-1]:
+        values = shares.column(k).to_numpy()[lo:hi]
+        getattr(out, k)[at, 0] = values
+        getattr(out, k)[at, 1] = np.where(values < 0, -1, 0)
+    out.flags[at] = shares.column("flags").to_numpy()[lo:hi]
+
+
 def cob_methods(enc, arrays) -> np.ndarray:
     """Per line: the COB method (index in COB_METHODS): the plan's, else the LOB's."""
     lob_method = arrays.cob_method[enc.lob]
-    if enc.benefits is None:
+    if enc.plans is None:
         return lob_method.astype(np.int8)
-    plan_method = enc.benefits.plans.arrays.cob[np.maximum(enc.plan, 0)]
+    plan_method = enc.plans.arrays.cob[np.maximum(enc.plan, 0)]
     return np.where((enc.plan >= 0) & (plan_method >= 0), plan_method, lob_method).astype(np.int8)
 

@@ -540,6 +540,7 @@ class EncodedLines:
     other_payer_paid: np.ndarray = None  # int64 cents (0 when not given)
     other_payer_given: np.ndarray = None  # bool
     benefits: object = None              # benefits.BenefitLines, or None (no plan line)
+    plans: object = None                 # plans.Plans the lines were encoded against, or None
 
 
 def _normalise_code(v: str | None) -> str:
@@ -723,12 +724,14 @@ def _provider_types(col, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def encode_claims(table: pa.Table, arrays, contract, prior=None, plans=None,
-                  accumulators=None) -> EncodedLines:
+                  accumulators=None, accumulate: bool = True) -> EncodedLines:
     """Validate (§4) and encode every line; nothing is dropped, bad lines carry a reason.
 
     ``prior`` (a ``replacements.Prior``) holds the claims replacement and void claims refer to;
     ``plans`` the benefit plans lines name in ``plan_id`` (default: the contract's), and
-    ``accumulators`` their members' starting balances (docs/cost_share.md).
+    ``accumulators`` their members' starting balances (docs/cost_share.md). ``accumulate``
+    False leaves out the accumulation order: the streamed batch accumulates over the whole
+    input apart (pricer.batch).
     """
     if plans is None:
         plans = contract.plans
@@ -859,8 +862,9 @@ def encode_claims(table: pa.Table, arrays, contract, prior=None, plans=None,
         category=_lookup(hc_idx, [copay_category(c) for c in norm_codes], CAT_NONE, np.int8),
         shares_given=given["deductible"] | given["copay"] | given["coinsurance"],
         other_payer_paid=shares["other_payer_paid"], other_payer_given=given["other_payer_paid"],
+        plans=plans,
     ))
-    if plans is not None:
+    if plans is not None and accumulate:
         from pricer.benefits import prepare
         enc.benefits = prepare(table, enc, plans, accumulators)
     elif accumulators is not None:

@@ -60,10 +60,11 @@ def _batch_mode(args) -> bool:
     return bool(many or to_dir or args.resume or args.keep_going or args.workers or args.scheduler)
 
 
-_NO_BATCH_PLANS = ("benefit plans accumulate over the whole input in date order, which the "
-                   "streamed batch does not do yet: price the day's file in one run, "
-                   "`pricer reprice FILE -o priced.parquet --plans PLANS --accumulators YTD "
-                   "--accumulators-out NEXT` (docs/cost_share.md)")
+def _needs_plans(args, contract) -> None:
+    from pricer.claims import InputError
+    if args.accumulators_out and not (args.plans or contract.plans is not None):
+        raise InputError("--accumulators-out", ["needs benefit plans (--plans, or a contract "
+                                                "naming its plans)"])
 
 
 def cmd_batch(args) -> int:
@@ -74,12 +75,14 @@ def cmd_batch(args) -> int:
         raise InputError(args.output or "-o", ["a batch run writes a dataset: -o must name a "
                                                "directory"])
     contract = Contract.from_toml(args.contract) if args.contract else default_contract()
-    if args.plans or args.accumulators or args.accumulators_out:  # run_batch refuses a
-        raise InputError("--plans", [_NO_BATCH_PLANS])           # contract's own plans
+    _needs_plans(args, contract)
     m = run_batch(args.input or SAMPLE, args.output, contract, args.schedules,
                   batch_rows=args.batch_rows, resume=args.resume, keep_going=args.keep_going,
                   workers=args.workers, scheduler=args.scheduler, prior=_prior(args),
-                  progress=True)
+                  plans=args.plans, accumulators=args.accumulators, progress=True)
+    if args.accumulators_out:  # the run's own copy is OUT/accumulators.parquet
+        write_frame(pl.read_parquet(Path(args.output) / "accumulators.parquet"),
+                    Path(args.accumulators_out))
     print(f"priced {m['rows_out']:,} lines of {len(m['inputs'])} file(s) in "
           f"{m['timings']['seconds']:.1f} s ({m['timings']['parts_priced_now']} part(s) priced, "
           f"{m['timings']['parts_resumed']} already complete) -> {args.output}")
@@ -99,9 +102,7 @@ def cmd_reprice(args) -> int:
     contract, schedules = _load(args)
     source = Path(args.input) if args.input else SAMPLE
     prior = _prior(args)
-    if args.accumulators_out and not (args.plans or contract.plans is not None):
-        raise InputError("--accumulators-out", ["needs benefit plans (--plans, or a contract "
-                                                "naming its plans)"])
+    _needs_plans(args, contract)
     t0 = time.perf_counter()
     result = price(source, contract=contract, schedules=schedules, prior=prior,
                    plans=args.plans, accumulators=args.accumulators)

@@ -9,8 +9,9 @@ from types import SimpleNamespace
 
 import pyarrow as pa
 
-from pricer.benefits import MEDICARE_BY_LOB, cob_methods, ending_balances
-from pricer.benefits_nb import accumulate_nb, settle_payers_nb
+from pricer.benefits import (accumulate, apply_shares, cob_methods, ending_balances,
+                             plan_line_table)
+from pricer.benefits_nb import settle_payers_nb
 from pricer.claims import check_columns, encode_claims, read_claims
 from pricer.pricing_nb import (allocate_out, multiple_procedures_nb, percent_of_medicare_nb,
                                price_lines_nb)
@@ -30,12 +31,27 @@ def _defaults(contract, schedules):
     return contract, schedules
 
 
-def run_kernel(enc, arrays, out=None):
+def run_kernel(enc, arrays, out=None, shares=None):
     """Price encoded lines; returns the kernel's output arrays.
 
     ``out`` (from ``allocate_out``) is reused when given: a batch pricing block after block
-    saves the first-touch cost of fresh memory.
+    saves the first-touch cost of fresh memory. ``shares`` (the streamed batch's plan cost
+    shares accumulated over the whole input: (table, first row)) replace the accumulation.
     """
+    out = price_kernels(enc, arrays, out)
+    if shares is not None:
+        apply_shares(out, shares[0], shares[1], enc.n)
+    elif enc.benefits is not None:  # cost shares from benefit plans (docs/cost_share.md)
+        accumulate(enc, out)
+    if enc.other_payer_given.any() or arrays.sequestration.any():
+        settle_payers_nb(enc.lob, enc.other_payer_paid, enc.other_payer_given,
+                         cob_methods(enc, arrays), arrays.sequestration, out)
+    return out
+
+
+def price_kernels(enc, arrays, out=None):
+    """The pricing kernels alone: line by line, then claim-level policies (§11) and percent
+    of Medicare; cost shares are those given on the lines."""
     out = allocate_out(enc.n) if out is None else out
     price_lines_nb(enc.reason, enc.flags, enc.lob, enc.dos, enc.code, enc.unlisted,
                    enc.modifiers, enc.units, enc.billed, enc.billed_ok, enc.deductible,
@@ -47,33 +63,36 @@ def run_kernel(enc, arrays, out=None):
     if arrays.percent_of_medicare:
         percent_of_medicare_nb(enc.billed, enc.deductible, enc.copay, enc.coinsurance, enc.qmb,
                                enc.lob, out)
-    if enc.benefits is not None:  # cost shares from benefit plans (docs/cost_share.md)
-        accumulate(enc, out)
-    if enc.other_payer_given.any() or arrays.sequestration.any():
-        settle_payers_nb(enc.lob, enc.other_payer_paid, enc.other_payer_given,
-                         cob_methods(enc, arrays), arrays.sequestration, out)
     return out
 
 
-def accumulate(enc, out) -> None:
-    """Cost shares of the lines with a plan, on lines already priced into ``out``."""
-    b, p = enc.benefits, enc.benefits.plans.arrays
-    accumulate_nb(b.fam_starts, b.order, b.member, b.family, enc.plan, b.year, enc.dos,
-                  b.claim, enc.category, enc.provider, enc.lob, MEDICARE_BY_LOB, enc.qmb,
-                  enc.shares_given, b.start_ded, b.start_oop, b.fstart_ded, b.fstart_oop,
-                  p.deductible, p.family_deductible, p.coinsurance, p.oop, p.family_oop,
-                  p.preventive_full, p.copay, out, b.ded_after, b.oop_after, b.last)
+def plan_lines(table: pa.Table, contract, schedules, *, plans, source: str = "table",
+               is_text: bool = False, prior=None, first_row: int = 0) -> pa.Table:
+    """The streamed batch's first pass over a block: its lines that name a plan, priced
+    without plan cost shares (``benefits.plan_line_table``), for the accumulation over the
+    whole input."""
+    check_columns(table, source, is_text)
+    arrays = reference_arrays(schedules, contract)
+    enc = encode_claims(table, arrays, contract, read_prior(prior), load_plans(plans),
+                        accumulate=False)
+    return plan_line_table(table, enc, price_kernels(enc, arrays), first_row)
 
 
 def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
                 is_text: bool = False, prior=None, plans=None,
-                accumulators=None) -> PricingResult:
-    """Price a pyarrow table of claim lines (already read); the rest as for :func:`price`."""
+                accumulators=None, shares=None) -> PricingResult:
+    """Price a pyarrow table of claim lines (already read); the rest as for :func:`price`.
+
+    ``shares`` (the streamed batch: plan cost shares accumulated over the whole input, as
+    (``benefits.accumulate_plan_lines`` table, row of this table's first line)) are applied
+    instead of accumulating this table's lines on their own.
+    """
     check_columns(table, source, is_text)
     prior = read_prior(prior)
     arrays = reference_arrays(schedules, contract)
-    enc = encode_claims(table, arrays, contract, prior, load_plans(plans), accumulators)
-    out = run_kernel(enc, arrays)
+    enc = encode_claims(table, arrays, contract, prior, load_plans(plans), accumulators,
+                        accumulate=shares is None)
+    out = run_kernel(enc, arrays, shares=shares)
     cols = output_columns(out, enc, arrays)
     inputs = table.drop_columns([c for c in OUTPUT_COLUMNS if c in table.column_names])
     inputs = inputs.set_column(inputs.column_names.index("member_id"), "member_id", enc.member_id)

@@ -3,6 +3,7 @@ claims, crash-safe and resumable, on one process or a real Dask cluster; its out
 `pricer.price` gives on the same lines, and nothing is lost, duplicated or silently skipped."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -212,3 +214,146 @@ def test_replacements_in_the_batch(inputs, tmp_path, schedules, contract):
     assert rev.height == want.reversals.height > 0
     assert rev["paid_amount"].to_list() == want.reversals["paid_amount"].to_list()
     assert m["rows_out"] == day2.height
+
+
+# --- benefit plans: cost shares accumulated over the whole input --------------------------
+
+PLANS_TOML = """
+[plan.P1]
+deductible = 300
+family_deductible = 600
+coinsurance = 0.2
+out_of_pocket_max = 900
+family_out_of_pocket_max = 1500
+
+[plan.P1.copays]
+office_visit = 25
+emergency_room = 150
+
+[plan.P2]
+deductible = 1000
+coinsurance = 0.3
+plan_year_start = "03-01"
+preventive_covered_in_full = true
+"""
+SHARES = ["claim_id", "line_number", "allowed_amount", "deductible_applied", "copay_applied",
+          "coinsurance_applied", "paid_amount", "member_liability", "flags"]
+
+
+@pytest.fixture(scope="module")
+def plan_inputs(tmp_path_factory):
+    """Lines of members in families on two plans (and some on none): the lines before a cut
+    date in one file (yesterday's run), the rest in three files of small row groups."""
+    d = tmp_path_factory.mktemp("plan_claims")
+    (d / "plans.toml").write_text(PLANS_TOML)
+    frame = pl.concat([synth_claims(3_000, seed=40 + k) for k in range(3)])
+    members = frame["member_id"].unique().sort().to_list()
+    rng = np.random.default_rng(5)
+    plan_of = dict(zip(members, rng.choice(["P1", "p2", None], len(members))))  # any case
+    fam_of = dict(zip(members, rng.choice(members, len(members))))
+    frame = frame.with_columns(
+        pl.col("member_id").replace_strict(plan_of, return_dtype=pl.String).alias("plan_id"),
+        pl.col("member_id").replace_strict(fam_of, return_dtype=pl.String).alias("subscriber_id"),
+        *[pl.lit(None, pl.String).alias(c) for c in ("deductible", "copay", "coinsurance")])
+    days = frame["date_of_service"].unique().sort()
+    cut = days[len(days) // 3]
+    before = frame.filter(pl.col("date_of_service") < cut)
+    after = frame.filter(pl.col("date_of_service") >= cut)
+    before.write_parquet(d / "before.parquet")
+    batch = d / "batch"
+    batch.mkdir()
+    third = after.height // 3
+    for k in range(3):
+        chunk = after.slice(k * third, third if k < 2 else None)
+        pq.write_table(chunk.to_arrow(), batch / f"day{k}.parquet", row_group_size=503)
+    return d, batch, frame, after
+
+
+def test_batch_with_plans_equals_price_on_all_lines(plan_inputs, tmp_path, schedules, contract):
+    """Parts priced apart, cost shares accumulated as one run over every line: the batch
+    (with yesterday's balances) equals `pricer.price` on yesterday's and today's lines."""
+    d, batch, frame, after = plan_inputs
+    plans = d / "plans.toml"
+    yesterday = pricer.price(d / "before.parquet", contract, schedules, plans=plans)
+    ytd = tmp_path / "ytd.parquet"
+    yesterday.accumulators.write_parquet(ytd)
+    m = run_batch(batch, tmp_path / "out", contract, batch_rows=1_000, plans=plans,
+                  accumulators=ytd, progress=False)
+    assert len(m["parts"]) >= 6 and m["rows_in"] == m["rows_out"] == after.height
+    assert m["accumulation"]["plan_lines"] == after.filter(pl.col("plan_id").is_not_null()).height
+    one = pricer.price(frame, contract, schedules, plans=plans)
+    got = pl.read_parquet(tmp_path / "out" / "lines" / "*.parquet")
+    want = one.lines.filter(pl.col("date_of_service") >= after["date_of_service"].min())
+    assert got.select(SHARES).equals(want.select(SHARES))
+    assert got["deductible_applied"].sum() > 0 and got["copay_applied"].sum() > 0
+    assert got["coinsurance_applied"].sum() > 0
+    balances = pl.read_parquet(tmp_path / "out" / "accumulators.parquet")
+    assert balances.equals(one.accumulators)
+    # every line balances, from the adjustments written beside the lines
+    adj = pl.read_parquet(tmp_path / "out" / "adjustments" / "*.parquet")
+    sums = adj.group_by("claim_id", "line_number").agg(pl.col("amount").sum())
+    check = got.join(sums, on=["claim_id", "line_number"], how="left").with_columns(
+        pl.col("amount").fill_null(0))
+    assert (check["billed_charge"] == check["paid_amount"] + check["amount"]).all()
+    want_adj = pricer.price(after, contract, schedules, plans=plans, accumulators=ytd)
+    assert adj.height == want_adj.adjustments.height
+
+
+def test_batch_with_plans_resumes_and_refuses_other_plans(plan_inputs, tmp_path, contract):
+    d, batch, _, _ = plan_inputs
+    plans = d / "plans.toml"
+    out = tmp_path / "r"
+    run_batch(batch, out, contract, batch_rows=1_000, plans=plans, progress=False)
+    lines, shares = parts_of(out), parts_of(out, "accumulation")
+    balances = (out / "accumulators.parquet").read_bytes()
+    names = sorted(lines)
+    (out / "lines" / names[2]).unlink()       # a lost part: priced again with its shares
+    m = run_batch(batch, out, contract, batch_rows=1_000, plans=plans, resume=True,
+                  progress=False)
+    assert m["timings"]["parts_priced_now"] == 1 and parts_of(out) == lines
+    (out / "accumulation" / names[0]).unlink()  # lost cost shares: the whole run again
+    m = run_batch(batch, out, contract, batch_rows=1_000, plans=plans, resume=True,
+                  progress=False)
+    assert m["timings"]["parts_priced_now"] == len(names)
+    assert parts_of(out) == lines and parts_of(out, "accumulation") == shares
+    assert (out / "accumulators.parquet").read_bytes() == balances
+    # a contract's own plans are used as --plans would be
+    own = dataclasses.replace(contract, plans=pricer.Plans.from_toml(plans))
+    run_batch(batch, tmp_path / "own", own, batch_rows=1_000, progress=False)
+    assert parts_of(tmp_path / "own") == lines
+    other = tmp_path / "other.toml"
+    other.write_text(PLANS_TOML.replace("deductible = 300", "deductible = 350"))
+    with pytest.raises(InputError, match="other inputs, contract, schedules or batch size"):
+        run_batch(batch, out, contract, batch_rows=1_000, plans=other, resume=True,
+                  progress=False)
+
+
+def test_batch_with_plans_on_dask_equals_local_run(plan_inputs, tmp_path, contract):
+    pytest.importorskip("distributed")
+    d, batch, _, _ = plan_inputs
+    plans = d / "plans.toml"
+    run_batch(batch, tmp_path / "local", contract, batch_rows=1_500, plans=plans,
+              progress=False)
+    m = run_batch(batch, tmp_path / "dask", contract, batch_rows=1_500, plans=plans, workers=2,
+                  progress=False)
+    assert m["complete"]
+    for what in ("lines", "adjustments", "accumulation"):
+        assert parts_of(tmp_path / "dask", what) == parts_of(tmp_path / "local", what)
+    assert (tmp_path / "dask" / "accumulators.parquet").read_bytes() == \
+        (tmp_path / "local" / "accumulators.parquet").read_bytes()
+
+
+def test_batch_command_with_plans_carries_balances(plan_inputs, tmp_path, capsys):
+    d, batch, _, after = plan_inputs
+    plans = str(d / "plans.toml")
+    args = ["reprice", str(batch), "-o", str(tmp_path / "out"), "--plans", plans,
+            "--accumulators-out", str(tmp_path / "next.csv"), "--batch-rows", "2000"]
+    assert main(args) == 0
+    assert "accumulated" in capsys.readouterr().err
+    written = pl.read_csv(tmp_path / "next.csv", infer_schema=False)
+    own = pl.read_parquet(tmp_path / "out" / "accumulators.parquet").cast(pl.String)
+    assert written.equals(own.select(written.columns)) and written.height > 0
+    # starting balances without plans are refused, naming the option
+    assert main(["reprice", str(batch), "-o", str(tmp_path / "o2"),
+                 "--accumulators-out", str(tmp_path / "x.csv")]) == 2
+    assert "--accumulators-out" in capsys.readouterr().err

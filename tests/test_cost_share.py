@@ -384,9 +384,11 @@ def test_cli_carries_balances_day_to_day(tmp_path, capsys):
     ytd_all = pl.read_parquet(tmp_path / "ytd_all.parquet").cast(pl.String)
     assert ytd2.equals(ytd_all.select(ytd2.columns))
     assert pl.read_parquet(tmp_path / "all.parquet")["copay_applied"].sum() > 0
-    # the streamed batch refuses plans rather than accumulate part by part
-    assert main(["reprice", str(both), "-o", str(tmp_path / "dataset"), "--plans", plans]) == 2
-    assert "benefit plans" in capsys.readouterr().err
+    # the streamed batch accumulates over the whole input too (tests/test_batch.py)
+    assert main(["reprice", str(both), "-o", str(tmp_path / "dataset"), "--plans", plans,
+                 "--batch-rows", "1000"]) == 0
+    dataset = pl.read_parquet(tmp_path / "dataset" / "accumulators.parquet").cast(pl.String)
+    assert dataset.equals(ytd_all)
 
 
 def test_whatif_compares_benefit_designs(at_charges, tmp_path):
