@@ -16,8 +16,8 @@ import pyarrow.compute as pc
 
 from pricer.benefits_nb import (accumulate_nb, family_groups_nb, plan_years_nb,
                                 sort_key_bounds_nb, sort_key_nb)
-from pricer.claims import InputError, _text_dict, money_cents
-from pricer.vocabulary import LOBS, MEDICARE_LOBS
+from pricer.claims import InputError, money_cents, text_codes
+from pricer.vocabulary import LOBS, MEDICARE_LOBS, PRICED
 
 BALANCE_COLUMNS = ("member_id", "subscriber_id", "plan_id", "plan_year", "deductible_met",
                    "out_of_pocket_met")
@@ -39,7 +39,7 @@ class BenefitLines:
     year: np.ndarray            # int32 plan year
     claim: np.ndarray           # int64 claim rank (claim_id order)
     start_ded: np.ndarray       # int64 cents: the member's starting balances for the line's key
-    start_oop: np.ndarray
+    start_oop: np.ndarray       # (each of the four empty when no line's key has a balance)
     fstart_ded: np.ndarray      # the family's
     fstart_oop: np.ndarray
     member_names: list          # member number -> normalised ID
@@ -58,10 +58,10 @@ def plan_years(dos: np.ndarray, plan: np.ndarray, plans) -> np.ndarray:
 
 def _codes_over(*columns) -> tuple[list[np.ndarray], list]:
     """Integer codes of text columns over one shared list of distinct values (-1: null)."""
-    parts = [_text_dict(col) for col in columns]
+    parts = [text_codes(col) for col in columns]
     if len(parts) == 1:
-        return [parts[0][0]], parts[0][1]
-    together = pc.dictionary_encode(pa.array([v for _, d in parts for v in d], pa.string()))
+        return [parts[0][0]], parts[0][1].to_pylist()
+    together = pc.dictionary_encode(pa.concat_arrays([d.cast(pa.string()) for _, d in parts]))
     remap = np.asarray(together.indices.to_numpy(zero_copy_only=False), np.int32)
     out, start = [], 0
     for codes, distinct in parts:
@@ -106,9 +106,10 @@ def _accumulation_order(sel, family, dos, claim, line) -> np.ndarray:
 
 def prepare(table: pa.Table, enc, plans, balances=None, source: str = "accumulators"):
     """BenefitLines for the lines with a plan, or None when no line names one."""
-    sel = np.flatnonzero(enc.plan >= 0)
-    if len(sel) == 0 and balances is None:
+    if not (enc.plan >= 0).any() and balances is None:
         return None
+    # lines rejected or denied before pricing never take part: they are left out of the walk
+    sel = np.flatnonzero((enc.plan >= 0) & (enc.reason == 0))
     line = pl.from_arrow(table.column("line_number")).cast(pl.Int64, strict=False) \
         .fill_null(0).to_numpy() if enc.n else np.zeros(0, np.int64)
     return walk(sel, enc.member_id, enc.subscriber_id, enc.subscriber_given, enc.dos, enc.plan,
@@ -137,7 +138,7 @@ def walk(sel, members, subscribers, subscriber_given, dos, plan, claim, line, pl
     fam = group[order]
     fam_starts = np.concatenate([[0], np.flatnonzero(fam[1:] != fam[:-1]) + 1, [len(order)]]) \
         if len(order) else np.zeros(1, np.int64)
-    zeros = np.zeros(n, np.int64)
+    zeros = np.zeros(0, np.int64)  # no starting balances: the kernel reads none
     b = BenefitLines(plans=plans, order=order.astype(np.int64, copy=False),
                      fam_starts=fam_starts.astype(np.int64), member=member, family=family,
                      year=year, claim=claim, start_ded=zeros, start_oop=zeros,
@@ -363,7 +364,8 @@ def accumulate_plan_lines(lines: pa.Table, plans, balances=None,
         np.zeros(0, np.int64)
     line = lines.column("line_number").to_numpy().astype(np.int64)
     subscribers = lines.column("subscriber_id")
-    b = walk(np.arange(n, dtype=np.int64), lines.column("member_id"),
+    taking_part = (arr["status"] == PRICED) & (lines.column("allowed").to_numpy() > 0)
+    b = walk(np.flatnonzero(taking_part), lines.column("member_id"),
              subscribers if subscribers.null_count < n else None, arr["subscriber_given"],
              arr["dos"], arr["plan"], claim, line, plans, balances, source)
     enc = SimpleNamespace(benefits=b, **{k: arr[k] for k in _LINE_INPUTS})

@@ -26,17 +26,17 @@ _UNLIMITED = np.int64(1) << 62
 
 
 @njit(cache=True, inline="always")
-def _slot(who, plan_, year_, ded, oop, n, w, p, y, start_ded, start_oop):
-    """The accumulator of (w, p, y) among the first ``n`` slots, opened from its starting
-    balances when new: (slot, slots in use)."""
+def _slot(who, plan_, year_, ded, oop, n, w, p, y, start_ded, start_oop, i):
+    """The accumulator of (w, p, y) among the first ``n`` slots, opened when new from line
+    ``i``'s starting balances (none when the arrays are empty): (slot, slots in use)."""
     for k in range(n):
         if who[k] == w and plan_[k] == p and year_[k] == y:
             return k, n
     who[n] = w
     plan_[n] = p
     year_[n] = y
-    ded[n] = start_ded
-    oop[n] = start_oop
+    ded[n] = start_ded[i] if start_ded.shape[0] > 0 else 0
+    oop[n] = start_oop[i] if start_oop.shape[0] > 0 else 0
     return n, n + 1
 
 
@@ -88,9 +88,9 @@ def _families(g0, g1, fam_starts, order, member, family, plan, year, dos, claim,
             p = plan[i]
             y = year[i]
             s, nm = _slot(m_mem, m_plan, m_year, m_ded, m_oop, nm, member[i], p, y,
-                          start_ded[i], start_oop[i])
+                          start_ded, start_oop, i)
             f, nf = _slot(f_who, f_plan, f_year, f_ded, f_oop, nf, family[i], p, y,
-                          fstart_ded[i], fstart_oop[i])
+                          fstart_ded, fstart_oop, i)
             m_last[s] = i
             if member[i] != prev_mem or p != prev_plan or claim[i] != prev_claim \
                     or dos[i] != prev_dos:

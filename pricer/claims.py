@@ -200,6 +200,12 @@ def _text_dict(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:
     stacked and made distinct, and each line's index is mapped in one pass, rather than
     unifying the chunks line by line.
     """
+    codes, distinct = text_codes(col)
+    return codes, distinct.to_pylist()
+
+
+def text_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """``_text_dict`` with the distinct values as an Arrow array."""
     if not pa.types.is_dictionary(col.type):
         if _family(col.type) != _TEXT:
             col = pc.cast(col, pa.string())
@@ -207,7 +213,7 @@ def _text_dict(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:
     chunks = _chunks(col)
     codes = np.empty(len(col), np.int32)
     if not chunks:
-        return codes, []
+        return codes, pa.array([], pa.string())
     dicts = [ch.dictionary for ch in chunks]
     if all(d.equals(dicts[0]) for d in dicts[1:]):
         bases = [0] * len(chunks)
@@ -226,7 +232,7 @@ def _text_dict(col: pa.ChunkedArray) -> tuple[np.ndarray, list]:
         cnb.gather_codes(codes, start, _values(idx, idx.type.to_pandas_dtype()), *_bits(idx),
                          remap, base)
         start += len(ch)
-    return codes, distinct.to_pylist()
+    return codes, distinct
 
 
 def claim_order(groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -352,7 +358,7 @@ def money_cents(col: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.nda
     """
     cents = np.zeros(n, np.int64)
     state = np.zeros(n, np.uint8)
-    if col is None:
+    if col is None or col.null_count == len(col):  # (an empty cost-share column: common)
         state[:] = 1
         return cents, state
     if pa.types.is_decimal128(col.type) and col.type.scale <= 18:
