@@ -278,7 +278,6 @@ class _Writer:
 
     def __init__(self, path: Path):
         self.path = path
-        self.tmp = path.with_name(f".{path.name}.tmp")
         self.tables: list[pa.Table] = []
 
     def write(self, table: pa.Table) -> None:
@@ -289,13 +288,7 @@ class _Writer:
             return {"rows": 0}
         table = pa.concat_tables(self.tables) if len(self.tables) > 1 else self.tables[0]
         self.tables = []
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        pl.from_arrow(table).write_parquet(self.tmp, compression="zstd", compression_level=1)
-        with open(self.tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(self.tmp, self.path)
-        return {"file": str(self.path.relative_to(self.path.parents[1])),
-                "rows": table.num_rows, "sha256": sha256_file(self.path)}
+        return _write_parquet(table, self.path, self.path.parents[1])
 
 
 def _text_member_ids(table: pa.Table) -> pa.Table:
@@ -630,7 +623,6 @@ def run_batch(inputs, out, contract=None, schedules_root=None, *, batch_rows: in
             cluster.close()
 
     rows_in = sum(r["rows_in"] for r in manifest["parts"])
-    rows_in = sum(r["rows_in"] for r in manifest["parts"])
     rows_out = sum(r["rows_out"] for r in manifest["parts"])
     expected = sum(r for r in file_rows.values() if r is not None)
     if rows_out != rows_in or (all(v is not None for v in file_rows.values()) and rows_in != expected):
@@ -707,14 +699,13 @@ def _accumulate(parts, job, balances, client, bar) -> dict:
         tables = client.gather(futures)
     else:
         tables = [plan_part(p, job) for p in parts]
-    named = [(p.name, t) for p, t in zip(parts, tables) if t is not None and t.num_rows]
-    lines = pa.concat_tables([t for _, t in named]) if named else no_plan_lines()
+    present = [t for t in tables if t is not None and t.num_rows]
+    lines = pa.concat_tables(present) if present else no_plan_lines()
     shares, ending = accumulate_plan_lines(lines, job.plans, balances)
     out = Path(job.out)
     files, start = {}, 0
-    counts = {name: t.num_rows for name, t in named}
-    for p in parts:  # every part gets its file, empty when none of its lines names a plan
-        k = counts.get(p.name, 0)
+    for p, t in zip(parts, tables):  # every part gets its file, empty when none of its
+        k = t.num_rows if t is not None else 0  # lines names a plan
         files[p.name] = _write_parquet(shares.slice(start, k), _shares_path(out, p.name), out)
         start += k
     files["accumulators"] = _write_parquet(ending.to_arrow(), out / "accumulators.parquet", out)

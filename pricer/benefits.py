@@ -110,10 +110,17 @@ def prepare(table: pa.Table, enc, plans, balances=None, source: str = "accumulat
         return None
     # lines rejected or denied before pricing never take part: they are left out of the walk
     sel = np.flatnonzero((enc.plan >= 0) & (enc.reason == 0))
-    line = pl.from_arrow(table.column("line_number")).cast(pl.Int64, strict=False) \
-        .fill_null(0).to_numpy() if enc.n else np.zeros(0, np.int64)
     return walk(sel, enc.member_id, enc.subscriber_id, enc.subscriber_given, enc.dos, enc.plan,
-                _claim_ranks(table, enc), line, plans, balances, source)
+                _claim_ranks(table, enc), _line_numbers(table.column("line_number")).to_numpy(),
+                plans, balances, source)
+
+
+def _line_numbers(col) -> pl.Series:
+    """Line numbers as Int64 for the accumulation order (0 where not a number: such a line
+    is rejected and takes no part)."""
+    if len(col) == 0:
+        return pl.Series("line_number", [], pl.Int64)
+    return pl.from_arrow(col).cast(pl.Int64, strict=False).fill_null(0)
 
 
 def walk(sel, members, subscribers, subscriber_given, dos, plan, claim, line, plans,
@@ -315,8 +322,7 @@ def plan_line_table(table: pa.Table, enc, out, first_row: int = 0) -> pa.Table:
     claim_id = table.column("claim_id").take(take)
     if pa.types.is_dictionary(claim_id.type):
         claim_id = claim_id.cast(claim_id.type.value_type)
-    line = pl.from_arrow(table.column("line_number").take(take)).cast(pl.Int64, strict=False) \
-        .fill_null(0).to_arrow()
+    line = _line_numbers(table.column("line_number").take(take)).to_arrow()
     subscribers = (enc.subscriber_id.take(take) if enc.subscriber_id is not None
                    else pa.nulls(len(sel), pa.string()))
     cols = {"row": pa.array(sel + first_row, pa.int64()), "member_id": enc.member_id.take(take),
