@@ -14,9 +14,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pricer.benefits_nb import (accumulate_nb, family_groups_nb, plan_years_nb,
+from pricer.benefits_nb import (accumulate_nb, family_groups_nb, member_codes_nb, plan_years_nb,
                                 sort_key_bounds_nb, sort_key_nb)
-from pricer.claims import InputError, money_cents, text_codes
+from pricer.claims import InputError, money_cents
 from pricer.vocabulary import LOBS, MEDICARE_LOBS, PRICED
 
 BALANCE_COLUMNS = ("member_id", "subscriber_id", "plan_id", "plan_year", "deductible_met",
@@ -42,8 +42,7 @@ class BenefitLines:
     start_oop: np.ndarray       # (each of the four empty when no line's key has a balance)
     fstart_ded: np.ndarray      # the family's
     fstart_oop: np.ndarray
-    member_names: list          # member number -> normalised ID
-    family_names: list          # family number -> ID
+    numbers: np.ndarray         # int64: member and family codes -> the ID as a number
     balances: pl.DataFrame | None  # the starting balances as given (checked)
     ded_after: np.ndarray = None   # kernel outputs: member accumulators after each line
     oop_after: np.ndarray = None
@@ -56,26 +55,13 @@ def plan_years(dos: np.ndarray, plan: np.ndarray, plans) -> np.ndarray:
     return plan_years_nb(dos, plan, arr.start_month, arr.start_day)
 
 
-def _codes_over(*columns) -> tuple[list[np.ndarray], list]:
-    """Integer codes of text columns over one shared list of distinct values (-1: null)."""
-    parts = [text_codes(col) for col in columns]
-    if len(parts) == 1:
-        return [parts[0][0]], parts[0][1].to_pylist()
-    together = pc.dictionary_encode(pa.concat_arrays([d.cast(pa.string()) for _, d in parts]))
-    remap = np.asarray(together.indices.to_numpy(zero_copy_only=False), np.int32)
-    out, start = [], 0
-    for codes, distinct in parts:
-        table = np.append(remap[start:start + len(distinct)], -1).astype(np.int32)
-        out.append(table[codes])
-        start += len(distinct)
-    return out, together.dictionary.to_pylist()
-
-
 def _claim_ranks(table: pa.Table, enc) -> np.ndarray:
     """Each line's claim rank in claim_id order (-1 where the ID is null)."""
     n = enc.n
     if n == 0:
         return np.zeros(0, np.int64)
+    if enc.claims_ranked:  # IDs came in increasing runs: claim numbers are the ranks
+        return enc.claim.astype(np.int64)
     lines = enc.claim_order if len(enc.claim_order) else np.arange(n)
     first = lines[enc.claim_starts[:-1]]
     group = enc.claim[first]
@@ -110,9 +96,9 @@ def prepare(table: pa.Table, enc, plans, balances=None, source: str = "accumulat
         return None
     # lines rejected or denied before pricing never take part: they are left out of the walk
     sel = np.flatnonzero((enc.plan >= 0) & (enc.reason == 0))
-    return walk(sel, enc.member_id, enc.subscriber_id, enc.subscriber_given, enc.dos, enc.plan,
-                _claim_ranks(table, enc), _line_numbers(table.column("line_number")).to_numpy(),
-                plans, balances, source)
+    return walk(sel, enc.member_number, enc.subscriber_number, enc.subscriber_given, enc.dos,
+                enc.plan, _claim_ranks(table, enc),
+                _line_numbers(table.column("line_number")).to_numpy(), plans, balances, source)
 
 
 def _line_numbers(col) -> pl.Series:
@@ -129,18 +115,15 @@ def walk(sel, members, subscribers, subscriber_given, dos, plan, claim, line, pl
     and families coded, plan years, groups of linked families, starting balances.
 
     ``claim`` ranks the lines' claims in claim_id order and ``line`` is their line number;
-    ``members`` and ``subscribers`` (or None) are the normalised IDs as text.
+    ``members`` and ``subscribers`` (or None) are the IDs as numbers (int32, -1 not valid).
     """
     n = len(plan)
-    if subscribers is not None:
-        (member, sub), names = _codes_over(members, subscribers)
-        family = np.where(subscriber_given & (sub >= 0), sub, member)
-    else:
-        (member,), names = _codes_over(members)
-        family = member
+    family = members if subscribers is None else \
+        np.where(subscriber_given & (subscribers >= 0), subscribers, members)
+    member, family, numbers = member_codes_nb(sel, members, family)
     year = plan_years(dos, plan, plans)
     # groups: members linked through the families their lines name (usually one family)
-    group = family_groups_nb(member, family, sel, len(names))
+    group = family_groups_nb(member, family, sel, len(numbers))
     order = _accumulation_order(sel, group, dos, claim, line)
     fam = group[order]
     fam_starts = np.concatenate([[0], np.flatnonzero(fam[1:] != fam[:-1]) + 1, [len(order)]]) \
@@ -149,8 +132,7 @@ def walk(sel, members, subscribers, subscriber_given, dos, plan, claim, line, pl
     b = BenefitLines(plans=plans, order=order.astype(np.int64, copy=False),
                      fam_starts=fam_starts.astype(np.int64), member=member, family=family,
                      year=year, claim=claim, start_ded=zeros, start_oop=zeros,
-                     fstart_ded=zeros, fstart_oop=zeros, member_names=names,
-                     family_names=names, balances=None)
+                     fstart_ded=zeros, fstart_oop=zeros, numbers=numbers, balances=None)
     if balances is not None:
         _starting_balances(b, read_balances(balances, plans, source), plan)
     b.ded_after = np.zeros(n, np.int64)
@@ -164,8 +146,16 @@ def _starting_balances(b: BenefitLines, start: pl.DataFrame, plan: np.ndarray) -
     b.balances = start
     if start.is_empty():
         return
-    index = {name: i for i, name in enumerate(b.member_names)}
     n_plans = len(b.plans)
+    by_number = np.argsort(b.numbers)
+
+    def codes(ids: pl.Series) -> np.ndarray:  # normalised IDs -> member codes (-1: none)
+        if len(by_number) == 0:
+            return np.full(len(ids), -1, np.int64)
+        num = ids.cast(pl.Int64).to_numpy()
+        at = by_number[np.minimum(np.searchsorted(b.numbers, num, sorter=by_number),
+                                  len(by_number) - 1)]
+        return np.where(b.numbers[at] == num, at, -1)
 
     def keys(who, p, y):
         return (who.astype(np.int64) * n_plans + p) * 10_000 + y
@@ -175,8 +165,8 @@ def _starting_balances(b: BenefitLines, start: pl.DataFrame, plan: np.ndarray) -
     y = start["plan_year"].to_numpy().astype(np.int64)
     ded = money_cents(start["deductible_met"].to_arrow(), start.height)[0]
     oop = money_cents(start["out_of_pocket_met"].to_arrow(), start.height)[0]
-    mem = np.array([index.get(m, -1) for m in start["member_id"].to_list()], np.int64)
-    fam = np.array([index.get(s, -1) for s in start["subscriber_id"].to_list()], np.int64)
+    mem = codes(start["member_id"])
+    fam = codes(start["subscriber_id"])
     line_p = np.maximum(plan, 0).astype(np.int64)
     for who, line_who, out_ded, out_oop in ((mem, b.member, "start_ded", "start_oop"),
                                               (fam, b.family, "fstart_ded", "fstart_oop")):
@@ -274,12 +264,14 @@ def ending_balances(b: BenefitLines, enc) -> pl.DataFrame:
     """Accumulators after the run: one row per member, plan and plan year touched or given."""
     from pricer.result import decimal_array
     rows = np.flatnonzero(b.last)
-    ids = b.plans.ids
-    names = np.array(b.member_names + [""], dtype=object)
+    ids = pl.Series(b.plans.ids, dtype=pl.String)
+
+    def text(codes):  # member codes -> IDs as the lines give them, normalised
+        return pl.Series(b.numbers[codes]).cast(pl.String).str.zfill(8)
     touched = pl.DataFrame({
-        "member_id": pl.Series(names[b.member[rows]], dtype=pl.String),
-        "subscriber_id": pl.Series(names[b.family[rows]], dtype=pl.String),
-        "plan_id": pl.Series([ids[p] for p in enc.plan[rows]], dtype=pl.String),
+        "member_id": text(b.member[rows]),
+        "subscriber_id": text(b.family[rows]),
+        "plan_id": ids.gather(enc.plan[rows]),
         "plan_year": pl.Series(b.year[rows], dtype=pl.Int32),
         "deductible_met": pl.from_arrow(decimal_array(b.ded_after[rows], 2)),
         "out_of_pocket_met": pl.from_arrow(decimal_array(b.oop_after[rows], 2)),
@@ -323,10 +315,11 @@ def plan_line_table(table: pa.Table, enc, out, first_row: int = 0) -> pa.Table:
     if pa.types.is_dictionary(claim_id.type):
         claim_id = claim_id.cast(claim_id.type.value_type)
     line = _line_numbers(table.column("line_number").take(take)).to_arrow()
-    subscribers = (enc.subscriber_id.take(take) if enc.subscriber_id is not None
-                   else pa.nulls(len(sel), pa.string()))
-    cols = {"row": pa.array(sel + first_row, pa.int64()), "member_id": enc.member_id.take(take),
-            "subscriber_id": subscribers, "claim_id": claim_id, "line_number": line}
+    none = np.full(len(sel), -1, np.int32)
+    numbers = {k: pa.array(none if v is None else v[sel]) for k, v in
+               (("member", enc.member_number), ("subscriber", enc.subscriber_number))}
+    cols = {"row": pa.array(sel + first_row, pa.int64()), **numbers, "claim_id": claim_id,
+            "line_number": line}
     cols.update({k: pa.array(getattr(enc, k)[sel].astype(t)) for k, t in _LINE_INPUTS.items()})
     cols.update({k: pa.array(getattr(out, k)[sel].astype(t)) for k, t in _LINE_OUTPUTS.items()})
     cols.update({k: pa.array(getattr(out, k)[sel, 0]) for k in _WIDE_OUTPUTS})
@@ -339,7 +332,7 @@ def no_plan_lines() -> pa.Table:
 
     from pricer.pricing_nb import allocate_out
     z = np.zeros(0, np.int64)
-    enc = SimpleNamespace(plan=z, member_id=pa.array([], pa.string()), subscriber_id=None,
+    enc = SimpleNamespace(plan=z, member_number=None, subscriber_number=None,
                           **{k: z for k in _LINE_INPUTS if k != "plan"})
     empty = pa.table({"claim_id": pa.array([], pa.string()),
                       "line_number": pa.array([], pa.int64())})
@@ -369,10 +362,10 @@ def accumulate_plan_lines(lines: pa.Table, plans, balances=None,
                                tiebreaker="dense").to_numpy(), np.int64) if n else \
         np.zeros(0, np.int64)
     line = lines.column("line_number").to_numpy().astype(np.int64)
-    subscribers = lines.column("subscriber_id")
     taking_part = (arr["status"] == PRICED) & (lines.column("allowed").to_numpy() > 0)
-    b = walk(np.flatnonzero(taking_part), lines.column("member_id"),
-             subscribers if subscribers.null_count < n else None, arr["subscriber_given"],
+    members, subscribers = (lines.column(k).to_numpy().astype(np.int32)
+                            for k in ("member", "subscriber"))
+    b = walk(np.flatnonzero(taking_part), members, subscribers, arr["subscriber_given"],
              arr["dos"], arr["plan"], claim, line, plans, balances, source)
     enc = SimpleNamespace(benefits=b, **{k: arr[k] for k in _LINE_INPUTS})
     # the kernel's output record, only the fields the accumulator reads or writes filled

@@ -76,6 +76,10 @@ def _families(g0, g1, fam_starts, order, member, family, plan, year, dos, claim,
         nf = 0
         prev_mem = -1
         prev_plan = -1
+        prev_year = -1
+        prev_fam = -1
+        s = 0
+        f = 0
         prev_claim = -1
         prev_dos = -1
         visit = 0  # copay categories already charged on this claim and date
@@ -87,18 +91,26 @@ def _families(g0, g1, fam_starts, order, member, family, plan, year, dos, claim,
                 continue
             p = plan[i]
             y = year[i]
-            s, nm = _slot(m_mem, m_plan, m_year, m_ded, m_oop, nm, member[i], p, y,
-                          start_ded, start_oop, i)
-            f, nf = _slot(f_who, f_plan, f_year, f_ded, f_oop, nf, family[i], p, y,
-                          fstart_ded, fstart_oop, i)
+            if member[i] != prev_mem or p != prev_plan or y != prev_year:
+                # another member's line, or another plan year: find (or open) the slots
+                s, nm = _slot(m_mem, m_plan, m_year, m_ded, m_oop, nm, member[i], p, y,
+                              start_ded, start_oop, i)
+                f, nf = _slot(f_who, f_plan, f_year, f_ded, f_oop, nf, family[i], p, y,
+                              fstart_ded, fstart_oop, i)
+                prev_fam = family[i]
+            elif family[i] != prev_fam:  # the member's line names another family
+                f, nf = _slot(f_who, f_plan, f_year, f_ded, f_oop, nf, family[i], p, y,
+                              fstart_ded, fstart_oop, i)
+                prev_fam = family[i]
             m_last[s] = i
             if member[i] != prev_mem or p != prev_plan or claim[i] != prev_claim \
                     or dos[i] != prev_dos:
                 visit = 0
-                prev_mem = member[i]
-                prev_plan = p
                 prev_claim = claim[i]
                 prev_dos = dos[i]
+            prev_mem = member[i]
+            prev_plan = p
+            prev_year = y
             allowed = o.allowed[i, 0]
             if given[i]:  # the benefit system's shares, already settled: they only accumulate
                 d = o.deductible[i, 0]
@@ -210,12 +222,98 @@ def sort_key_nb(sel, a, b, c, d, lo, bits):
     return out
 
 
+@njit(cache=True, inline="always")
+def _code_of(key, table, mask, shift, numbers, n_codes):
+    """The code of ``key`` in an open-addressing table of (key, code) pairs side by side
+    (one cache line a lookup; Fibonacci hashing, linear probing), given the next code when
+    new: (code, codes in use)."""
+    slot = np.int64((np.uint64(key) * np.uint64(11400714819323198485)) >> shift)
+    while True:
+        k = table[2 * slot]
+        if k == key:
+            return table[2 * slot + 1], n_codes
+        if k < 0:
+            table[2 * slot] = key
+            table[2 * slot + 1] = n_codes
+            numbers[n_codes] = key
+            return n_codes, n_codes + 1
+        slot = (slot + 1) & mask
+
+
+@njit(cache=True)
+def _grown(table, bits):
+    """The hash table of ``_code_of`` rebuilt with ``2 ** bits`` slots."""
+    out = np.full(2 << bits, -1, np.int32)
+    mask = (1 << bits) - 1
+    shift = np.uint64(64 - bits)
+    for s in range(table.shape[0] // 2):
+        k = table[2 * s]
+        if k >= 0:
+            slot = np.int64((np.uint64(k) * np.uint64(11400714819323198485)) >> shift)
+            while out[2 * slot] >= 0:
+                slot = (slot + 1) & mask
+            out[2 * slot] = k
+            out[2 * slot + 1] = table[2 * s + 1]
+    return out
+
+
+@njit(cache=True)
+def member_codes_nb(sel, member, family):
+    """Dense codes (0..k-1, one code space, by first appearance) of the member and family
+    numbers (IDs as int32 numbers, >= 0) of the selected lines; -1 elsewhere. Returns the two
+    per-line code arrays and the number of each code.
+
+    Lines of one claim are adjacent and share their member: such a line takes the code of the
+    line before without a lookup. The table is kept at most half full (8 bytes a slot: 8 MB
+    for half a million members, in the cache).
+    """
+    n = member.shape[0]
+    m_code = np.full(n, -1, np.int32)
+    f_code = np.full(n, -1, np.int32)
+    bits = 16
+    table = np.full(2 << bits, -1, np.int32)
+    numbers = np.empty(1 << (bits - 1), np.int64)
+    mask = (1 << bits) - 1
+    shift = np.uint64(64 - bits)
+    n_codes = 0
+    prev_m = -1
+    prev_f = -1
+    cm = -1
+    cf = -1
+    for i in sel:
+        if 2 * (n_codes + 2) > (1 << bits):  # about to be half full: twice the slots
+            bits += 1
+            table = _grown(table, bits)
+            grown = np.empty(1 << (bits - 1), np.int64)
+            grown[:n_codes] = numbers[:n_codes]
+            numbers = grown
+            mask = (1 << bits) - 1
+            shift = np.uint64(64 - bits)
+        m = member[i]
+        if m != prev_m:
+            cm, n_codes = _code_of(m, table, mask, shift, numbers, n_codes)
+            prev_m = m
+        f = family[i]
+        if f != prev_f:
+            cf, n_codes = _code_of(f, table, mask, shift, numbers, n_codes)
+            prev_f = f
+        m_code[i] = cm
+        f_code[i] = cf
+    return m_code, f_code, numbers[:n_codes].copy()
+
+
 @njit(cache=True)
 def family_groups_nb(member, family, sel, n_codes):
     """Group number of each selected line: members and families linked by any line (union-
     find), so that a member's lines stay in one group whatever family each line names."""
     parent = np.arange(n_codes)
+    prev_m = -1
+    prev_f = -1
     for i in sel:
+        if member[i] == prev_m and family[i] == prev_f:  # a claim's next line: linked already
+            continue
+        prev_m = member[i]
+        prev_f = family[i]
         a = member[i]
         while parent[a] != a:
             parent[a] = parent[parent[a]]
@@ -226,36 +324,63 @@ def family_groups_nb(member, family, sel, n_codes):
             b = parent[b]
         if a != b:
             parent[max(a, b)] = min(a, b)
+    for a in range(n_codes):  # every code straight to its root (roots are the lowest codes)
+        parent[a] = parent[parent[a]]
     out = np.full(member.shape[0], -1, np.int64)
     for i in sel:
-        a = member[i]
-        while parent[a] != a:
-            a = parent[a]
-        out[i] = a
+        out[i] = parent[member[i]]
     return out
+
+
+@njit(cache=True, inline="always")
+def _civil(days):
+    """(year, month, day) of a day count since 1970 (proleptic Gregorian; Howard Hinnant's
+    civil-from-days)."""
+    z = np.int64(days) + 719_468
+    era = (z if z >= 0 else z - 146_096) // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + 3 if mp < 10 else mp - 9
+    return yoe + era * 400 + (1 if month <= 2 else 0), month, day
 
 
 @njit(cache=True)
 def plan_years_nb(dos, plan, start_month, start_day):
-    """The plan year of each line with a plan: the year its plan year started in (a
-    proleptic Gregorian date from days since 1970, Howard Hinnant's civil-from-days)."""
+    """The plan year of each line with a plan: the year its plan year started in (0 without
+    a plan). Worked out once per plan and day of service in the lines' span of days."""
     n = dos.shape[0]
     out = np.zeros(n, np.int32)
+    lo = np.iinfo(np.int64).max
+    hi = np.iinfo(np.int64).min
+    for i in range(n):
+        if plan[i] >= 0:
+            lo = min(lo, np.int64(dos[i]))
+            hi = max(hi, np.int64(dos[i]))
+    if lo > hi:
+        return out
+    span = hi - lo + 1
+    n_plans = start_month.shape[0]
+    if span * n_plans > 4 * n + 1024:  # a few lines over many years: per line
+        for i in range(n):
+            p = plan[i]
+            if p >= 0:
+                year, month, day = _civil(dos[i])
+                before = month < start_month[p] or (month == start_month[p] and day < start_day[p])
+                out[i] = year - 1 if before else year
+        return out
+    table = np.empty((n_plans, span), np.int32)
+    for d in range(span):
+        year, month, day = _civil(lo + d)
+        for p in range(n_plans):
+            before = month < start_month[p] or (month == start_month[p] and day < start_day[p])
+            table[p, d] = year - 1 if before else year
     for i in range(n):
         p = plan[i]
-        if p < 0:
-            continue
-        z = np.int64(dos[i]) + 719_468
-        era = (z if z >= 0 else z - 146_096) // 146_097
-        doe = z - era * 146_097
-        yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
-        doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-        mp = (5 * doy + 2) // 153
-        day = doy - (153 * mp + 2) // 5 + 1
-        month = mp + 3 if mp < 10 else mp - 9
-        year = yoe + era * 400 + (1 if month <= 2 else 0)
-        before = month < start_month[p] or (month == start_month[p] and day < start_day[p])
-        out[i] = year - 1 if before else year
+        if p >= 0:
+            out[i] = table[p, dos[i] - lo]
     return out
 
 

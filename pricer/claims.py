@@ -264,15 +264,22 @@ def _npi_text(col, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return offsets.astype(np.int64, copy=False), data, valid
 
 
-def claim_groups(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
-    """Claim number per line (0..k-1, by first appearance; -1 where the ID is null) and k.
+def claim_groups(col: pa.ChunkedArray, ranked: bool = False):
+    """Claim number per line (0..k-1, by first appearance; -1 where the ID is null) and k;
+    with ``ranked``, also whether the numbers are known to rank the IDs in sorted order
+    (text IDs in runs of increasing value, as extracts sorted by claim deliver them).
 
     Text IDs are grouped in one pass over the text buffer (columns_nb.string_groups); a
     claim split across the input still comes together.
     """
+    groups, k, in_order = _claim_groups(col)
+    return (groups, k, in_order) if ranked else (groups, k)
+
+
+def _claim_groups(col: pa.ChunkedArray) -> tuple[np.ndarray, int, bool]:
     n = len(col)
     if n == 0:
-        return np.zeros(0, np.int32), 0
+        return np.zeros(0, np.int32), 0, True
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
         off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
@@ -281,7 +288,7 @@ def claim_groups(col: pa.ChunkedArray) -> tuple[np.ndarray, int]:
         data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else _NO_BITS
         return cnb.string_groups(offsets, data, *_bits(arr))
     groups, distinct = _text_dict(col)  # dictionary, integer or other text IDs
-    return groups, len(distinct)
+    return groups, len(distinct), False
 
 
 def _lookup(idx: np.ndarray, per_value: list, fill, dtype) -> np.ndarray:
@@ -537,9 +544,12 @@ class EncodedLines:
     links: object = None      # polars frame claim_id, frequency_code, original_claim_id, or None
     # member cost share (docs/cost_share.md; pricer.benefits)
     claim: np.ndarray = None             # int32 claim number per line (first appearance), -1 null
+    claims_ranked: bool = False          # claim numbers known to be the claim_id sort ranks
     plan: np.ndarray = None              # int16 position in Plans.ids, -1 no plan
     subscriber_id: pa.ChunkedArray = None  # normalised subscriber IDs, or None (no column)
     subscriber_given: np.ndarray = None  # bool: a valid subscriber ID on the line
+    member_number: np.ndarray = None     # int32 member ID as a number (-1 not valid), or None
+    subscriber_number: np.ndarray = None  # likewise the subscriber ID (None: no column/plans)
     provider: np.ndarray = None          # int8 plans.PROVIDER_TYPES (blank = physician)
     category: np.ndarray = None          # int8 copay category of the code (office visits as such)
     shares_given: np.ndarray = None      # bool: the line gives deductible, copay or coinsurance
@@ -575,8 +585,11 @@ def _modifier_ids(col: pa.ChunkedArray | None, n: int, index: dict[str, int]) ->
     return _lookup(idx, ids, 0, np.uint8)
 
 
-def _member_ids(col: pa.ChunkedArray, n: int) -> tuple[pa.ChunkedArray, np.ndarray]:
-    """Normalised member IDs (1-8 digits, zero-filled) and state: 0 ok, 1 missing, 2 invalid.
+def _member_ids(col: pa.ChunkedArray, n: int, numbers: bool = False
+                ) -> tuple[pa.ChunkedArray, np.ndarray, np.ndarray | None]:
+    """Normalised member IDs (1-8 digits, zero-filled), state (0 ok, 1 missing, 2 invalid)
+    and, when ``numbers``, each valid ID as an integer (int32, -1 where not valid; the
+    accumulation's member key: 1-8 digits fit, and zero-filling keeps them one to one).
 
     Worked chunk by chunk on each chunk's dictionary: the lines keep their dictionary indices
     and get the normalised dictionary; an invalid ID is kept as given, a blank one is null.
@@ -586,6 +599,7 @@ def _member_ids(col: pa.ChunkedArray, n: int) -> tuple[pa.ChunkedArray, np.ndarr
     if not pa.types.is_dictionary(col.type):
         col = pc.dictionary_encode(col)
     state = np.empty(n, np.uint8)
+    number = np.empty(n, np.int32) if numbers else None
     chunks, start = [], 0
     for ch in _chunks(col):
         raw = ch.dictionary.cast(pa.string())
@@ -601,13 +615,17 @@ def _member_ids(col: pa.ChunkedArray, n: int) -> tuple[pa.ChunkedArray, np.ndarr
                          np.arange(len(raw), dtype=np.int32), 0)
         line_state = cnb.lookup(per_value, codes)
         state[start:start + len(ch)] = line_state
+        if numbers:
+            value = pc.cast(pc.if_else(pa.array(ok), trimmed, None), pa.int32())
+            per_number = np.append(value.fill_null(-1).to_numpy(zero_copy_only=False), -1)
+            number[start:start + len(ch)] = cnb.lookup(per_number.astype(np.int32), codes)
         start += len(ch)
         if blank.any() or ch.null_count or idx.type != pa.int32():  # rare: blank IDs become null
             idx = pa.array(np.maximum(codes, 0), mask=line_state == 1)
         chunks.append(pa.DictionaryArray.from_arrays(idx, norm))
     ids = pa.chunked_array(chunks, pa.dictionary(pa.int32(), pa.string())) if chunks else \
         pa.chunked_array([], pa.dictionary(pa.int32(), pa.string()))
-    return ids, state
+    return ids, state, number
 
 
 def _bools(col: pa.ChunkedArray | None, n: int) -> np.ndarray:
@@ -760,7 +778,9 @@ def encode_claims(table: pa.Table, arrays, contract, prior=None, plans=None,
     lob_ids = [LOBS.index(v.strip().lower()) if not _blank(v) and v.strip().lower() in LOBS
                else (-2 if _blank(v) else -1) for v in lob_vals]
     lob = _lookup(lob_idx, lob_ids, -2, np.int16)
-    member_id, member_state = _member_ids(table.column("member_id"), n)
+    # member numbers only for the accumulation of plan cost shares
+    member_id, member_state, member_number = _member_ids(table.column("member_id"), n,
+                                                         numbers=plans is not None)
 
     for name in ("claim_id", "line_number"):
         reject(_blank_text(table.column(name), n), f"{name}_missing")
@@ -807,9 +827,10 @@ def encode_claims(table: pa.Table, arrays, contract, prior=None, plans=None,
     # 12. benefit plans (docs/cost_share.md)
     plan, plan_state = _plan_codes(_present(table, "plan_id"), n, plans)
     reject(plan_state == 2, "plan_id_unknown")
-    subscriber, subscriber_state = None, np.zeros(n, np.uint8)
+    subscriber, subscriber_state, subscriber_number = None, np.zeros(n, np.uint8), None
     if _present(table, "subscriber_id") is not None:
-        subscriber, subscriber_state = _member_ids(table.column("subscriber_id"), n)
+        subscriber, subscriber_state, subscriber_number = _member_ids(
+            table.column("subscriber_id"), n, numbers=plans is not None)
     reject(subscriber_state == 2, "subscriber_id_invalid")
     provider, provider_state = _provider_types(_present(table, "rendering_provider_type"), n)
     reject(provider_state == 2, "rendering_provider_type_invalid")
@@ -829,7 +850,7 @@ def encode_claims(table: pa.Table, arrays, contract, prior=None, plans=None,
                                 np.uint32))
     np.bitwise_or(flags, _lookup(hc_idx, [F["high_level_em"] if c in HIGH_LEVEL_EM else 0
                                           for c in norm_codes], 0, np.uint32), out=flags)
-    claim, n_claims = claim_groups(table.column("claim_id"))
+    claim, n_claims, claims_ranked = claim_groups(table.column("claim_id"), ranked=True)
     claim_billed = cnb.group_sums(claim, billed, (billed_state == 0) & (billed >= 0), n_claims)
     high = (claim >= 0) & (claim_billed[np.maximum(claim, 0)] > HIGH_DOLLAR_CLAIM_CENTS)
     np.bitwise_or(flags, np.where(high, F["high_dollar_claim"], 0).astype(np.uint32), out=flags)
@@ -863,7 +884,8 @@ def encode_claims(table: pa.Table, arrays, contract, prior=None, plans=None,
         locality=locality, ndc_ok=_ndc_ok(_present(table, "ndc"), n), member_id=member_id,
         claim_order=order, claim_starts=starts, npi_offsets=npi_offsets, npi_data=npi_data,
         npi_valid=npi_valid, links=links,
-        claim=claim, plan=plan, subscriber_id=subscriber, subscriber_given=subscriber_state == 0,
+        claim=claim, claims_ranked=claims_ranked, plan=plan, subscriber_id=subscriber, subscriber_given=subscriber_state == 0,
+        member_number=member_number, subscriber_number=subscriber_number,
         provider=provider,
         category=_lookup(hc_idx, [copay_category(c) for c in norm_codes], CAT_NONE, np.int8),
         shares_given=given["deductible"] | given["copay"] | given["coinsurance"],

@@ -124,7 +124,9 @@ def _compare(offsets, data, i, j):
 
 @njit(cache=True)
 def string_groups(offsets, data, bits, bit_offset):
-    """Group number per line of equal strings (by first appearance; -1 where null), and count.
+    """Group number per line of equal strings (by first appearance; -1 where null), count, and
+    whether the strings came in runs of strictly increasing value (then the group numbers
+    are also the ranks of the strings in sorted order).
 
     Lines of a claim are usually adjacent: a line equal to the one before joins its group
     without hashing; the first line of each run is looked up in an open-addressing hash table
@@ -148,7 +150,7 @@ def string_groups(offsets, data, bits, bit_offset):
         runs += 1
         groups[i] = runs - 1
     if ordered:
-        return groups, runs
+        return groups, runs, True
     size = 16
     while size < 2 * runs:
         size <<= 1
@@ -180,7 +182,7 @@ def string_groups(offsets, data, bits, bit_offset):
                 groups[i] = slot_group[slot]
                 break
             slot = (slot + np.uint64(1)) & mask
-    return groups, n_groups
+    return groups, n_groups, False
 
 
 @njit(cache=True)
