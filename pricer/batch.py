@@ -292,9 +292,10 @@ class _Writer:
 
 
 def _text_member_ids(table: pa.Table) -> pa.Table:
-    """Member IDs as text (as ``result.lines`` has them); the gap-fill source as text too: a
-    mostly-null dictionary column is not written to the same bytes twice by pyarrow."""
-    for name in ("member_id", "gap_fill_source"):
+    """Member and subscriber IDs as text (as ``result.lines`` has them); the gap-fill source
+    as text too: a mostly-null dictionary column is not written to the same bytes twice by
+    pyarrow."""
+    for name in ("member_id", "subscriber_id", "gap_fill_source"):
         if name in table.column_names and pa.types.is_dictionary(table.schema.field(name).type):
             i = table.column_names.index(name)
             table = table.set_column(i, name, table.column(i).cast(pa.string()))

@@ -599,33 +599,50 @@ def _member_ids(col: pa.ChunkedArray, n: int, numbers: bool = False
     if not pa.types.is_dictionary(col.type):
         col = pc.dictionary_encode(col)
     state = np.empty(n, np.uint8)
-    number = np.empty(n, np.int32) if numbers else None
+    number = np.empty(n if numbers else 0, np.int32)
+    no_numbers = np.zeros(1, np.int32)
     chunks, start = [], 0
     for ch in _chunks(col):
-        raw = ch.dictionary.cast(pa.string())
-        trimmed = pc.utf8_trim_whitespace(raw)
-        blank = np.asarray(pc.fill_null(pc.equal(trimmed, ""), True).to_numpy(zero_copy_only=False))
-        ok = np.asarray(pc.fill_null(pc.match_substring_regex(trimmed, r"^\d{1,8}$"), False)
-                        .to_numpy(zero_copy_only=False))
-        norm = pc.if_else(pa.array(ok), pc.utf8_lpad(trimmed, 8, "0"), raw)
-        per_value = np.append(np.select([blank, ~ok], [1, 2], 0), 1).astype(np.uint8)
+        norm, per_value, per_number = _member_values(ch.dictionary.cast(pa.string()))
+        blank = per_value[:-1] == 1
+        if not numbers:
+            per_number = no_numbers
         idx = ch.indices
-        codes = np.empty(len(ch), np.int32)
-        cnb.gather_codes(codes, 0, _values(idx, idx.type.to_pandas_dtype()), *_bits(idx),
-                         np.arange(len(raw), dtype=np.int32), 0)
-        line_state = cnb.lookup(per_value, codes)
-        state[start:start + len(ch)] = line_state
-        if numbers:
-            value = pc.cast(pc.if_else(pa.array(ok), trimmed, None), pa.int32())
-            per_number = np.append(value.fill_null(-1).to_numpy(zero_copy_only=False), -1)
-            number[start:start + len(ch)] = cnb.lookup(per_number.astype(np.int32), codes)
-        start += len(ch)
+        indices = _values(idx, idx.type.to_pandas_dtype())
+        cnb.value_lookups(state, number, start, indices, *_bits(idx), per_value, per_number)
         if blank.any() or ch.null_count or idx.type != pa.int32():  # rare: blank IDs become null
-            idx = pa.array(np.maximum(codes, 0), mask=line_state == 1)
+            codes = np.empty(len(ch), np.int32)
+            cnb.gather_codes(codes, 0, indices, *_bits(idx), np.arange(len(norm), dtype=np.int32), 0)
+            idx = pa.array(np.maximum(codes, 0), mask=state[start:start + len(ch)] == 1)
+        start += len(ch)
         chunks.append(pa.DictionaryArray.from_arrays(idx, norm))
     ids = pa.chunked_array(chunks, pa.dictionary(pa.int32(), pa.string())) if chunks else \
         pa.chunked_array([], pa.dictionary(pa.int32(), pa.string()))
-    return ids, state, number
+    return ids, state, number if numbers else None
+
+
+def _member_values(raw: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """A dictionary of member IDs: (normalised values; state and number per value, each
+    with a last entry for a null line: state 1, number -1)."""
+    data = raw.buffers()[2]
+    data = np.frombuffer(data, np.uint8) if data is not None else _NO_BITS
+    offsets = np.frombuffer(raw.buffers()[1], np.int32, count=raw.offset + len(raw) + 1)
+    offsets = offsets[raw.offset:]
+    if (data[offsets[0]:offsets[-1]] < 128).all():  # ASCII: one compiled pass
+        state, number, out_offsets, text = cnb.member_values(offsets, data, *_bits(raw))
+        norm = pa.Array.from_buffers(pa.string(), len(raw), [None, pa.py_buffer(out_offsets),
+                                                            pa.py_buffer(text)])
+        return norm, np.append(state, 1).astype(np.uint8), np.append(number, -1).astype(np.int32)
+    # other text: Arrow's Unicode trimming
+    trimmed = pc.utf8_trim_whitespace(raw)
+    blank = np.asarray(pc.fill_null(pc.equal(trimmed, ""), True).to_numpy(zero_copy_only=False))
+    ok = np.asarray(pc.fill_null(pc.match_substring_regex(trimmed, r"^\d{1,8}$"), False)
+                    .to_numpy(zero_copy_only=False))
+    norm = pc.if_else(pa.array(ok), pc.utf8_lpad(trimmed, 8, "0"), raw)
+    state = np.append(np.select([blank, ~ok], [1, 2], 0), 1).astype(np.uint8)
+    value = pc.cast(pc.if_else(pa.array(ok), trimmed, None), pa.int32())
+    number = np.append(value.fill_null(-1).to_numpy(zero_copy_only=False), -1).astype(np.int32)
+    return norm, state, number
 
 
 def _bools(col: pa.ChunkedArray | None, n: int) -> np.ndarray:

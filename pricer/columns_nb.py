@@ -26,6 +26,77 @@ def gather_codes(out, start, indices, bits, bit_offset, remap, base):
             out[start + i] = -1
 
 
+@njit(cache=True, inline="always")
+def _space(b):
+    """ASCII whitespace as Arrow's utf8_trim_whitespace trims it."""
+    return b == 32 or (9 <= b <= 13) or (28 <= b <= 31)
+
+
+@njit(cache=True)
+def member_values(offsets, data, bits, bit_offset):
+    """Member IDs of a dictionary (ASCII text): per value the state (0 ok: 1-8 digits once
+    blanks are trimmed, 1 blank or null, 2 invalid), the number (-1 unless ok) and the
+    normalised text: an ok ID zero-filled to 8 digits, any other value as given. Returns
+    (state, number, text offsets, text bytes)."""
+    n = offsets.shape[0] - 1
+    has_bits = bits.shape[0] > 0
+    state = np.empty(n, np.uint8)
+    number = np.full(n, -1, np.int32)
+    out_offsets = np.zeros(n + 1, np.int32)
+    size = 0
+    for i in range(n):
+        a, b = offsets[i], offsets[i + 1]
+        while a < b and _space(data[a]):
+            a += 1
+        while b > a and _space(data[b - 1]):
+            b -= 1
+        if not _is_valid(bits, bit_offset + i, has_bits) or a == b:
+            state[i] = 1
+        elif b - a > 8:
+            state[i] = 2
+        else:
+            v = 0
+            ok = True
+            for k in range(a, b):
+                d = data[k] - 48
+                if d < 0 or d > 9:
+                    ok = False
+                    break
+                v = v * 10 + d
+            state[i] = 0 if ok else 2
+            if ok:
+                number[i] = v
+        size += 8 if state[i] == 0 else offsets[i + 1] - offsets[i]
+        out_offsets[i + 1] = size
+    text = np.empty(size, np.uint8)
+    for i in range(n):
+        at = out_offsets[i]
+        if state[i] == 0:
+            v = number[i]
+            for k in range(7, -1, -1):
+                text[at + k] = 48 + v % 10
+                v //= 10
+        else:
+            for k in range(offsets[i], offsets[i + 1]):
+                text[at + k - offsets[i]] = data[k]
+    return state, number, out_offsets, text
+
+
+@njit(cache=True)
+def value_lookups(state_out, number_out, start, indices, bits, bit_offset, per_state,
+                  per_number):
+    """Per line of a dictionary chunk: ``per_state`` and (when ``number_out`` is not empty)
+    ``per_number`` of its dictionary value; the tables' last entry where the line is null."""
+    has_bits = bits.shape[0] > 0
+    numbers = number_out.shape[0] > 0
+    last = per_state.shape[0] - 1
+    for i in range(indices.shape[0]):
+        k = indices[i] if _is_valid(bits, bit_offset + i, has_bits) else last
+        state_out[start + i] = per_state[k]
+        if numbers:
+            number_out[start + i] = per_number[k]
+
+
 @njit(cache=True)
 def lookup(table, codes):
     """``table[codes]``, with code -1 (null) taking the table's last entry (the fill value)."""

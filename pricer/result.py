@@ -137,12 +137,13 @@ class PricingResult:
     def lines(self) -> pl.DataFrame:
         if self._lines is None:
             table = self.table
-            # member IDs are near-unique: as text they convert faster and read better than a
-            # categorical with a million categories
-            if "member_id" in table.column_names and \
-                    pa.types.is_dictionary(table.schema.field("member_id").type):
-                i = table.column_names.index("member_id")
-                table = table.set_column(i, "member_id", table.column(i).cast(pa.string()))
+            # member and subscriber IDs are near-unique: as text they convert faster and read
+            # better than a categorical with a million categories
+            for name in ("member_id", "subscriber_id"):
+                if name in table.column_names and \
+                        pa.types.is_dictionary(table.schema.field(name).type):
+                    i = table.column_names.index(name)
+                    table = table.set_column(i, name, table.column(i).cast(pa.string()))
             self._lines = pl.from_arrow(table)
         return self._lines
 

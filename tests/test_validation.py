@@ -83,3 +83,27 @@ def test_every_line_balances(schedules, contract):
     assert bad.height == 0
     assert (lines["paid_amount"] >= 0).all()
     assert (lines["member_liability"] <= lines["allowed_amount"]).all()
+
+
+def test_member_ids_compiled_pass_matches_arrow_text_rules():
+    """Member IDs of an ASCII dictionary are read by one compiled pass; any other dictionary
+    by Arrow's Unicode text functions. Both give the same state, number and normalised text
+    (§4: 1-8 digits once trimmed, zero-filled to 8; anything else kept as given)."""
+    import pyarrow as pa
+
+    from pricer.claims import _member_values
+    ascii_values = ["1", "00000001", "12345678", "123456789", " 42 ", "\t7\x1c\r", "", "   ",
+                    None, "12a", "-1", "+1", "1 2", "99999999", "0", "1.0", "0012345", "x"]
+    compiled = _member_values(pa.array(ascii_values, pa.string()))
+    # a non-ASCII value sends the whole dictionary through Arrow
+    arrow = _member_values(pa.array(ascii_values + ["\u00a012"], pa.string()))
+    for i, v in enumerate(ascii_values):
+        got = [compiled[0][i].as_py(), int(compiled[1][i]), int(compiled[2][i])]
+        want = [arrow[0][i].as_py(), int(arrow[1][i]), int(arrow[2][i])]
+        if want[1] == 1:  # blank or null: the line reads as missing, its text is not used
+            got[0] = want[0] = None
+        assert got == want, v
+    assert [int(x) for x in compiled[1][:4]] == [0, 0, 0, 2]
+    assert compiled[0][4].as_py() == "00000042" and int(compiled[2][4]) == 42
+    assert arrow[0][18].as_py() == "00000012"  # NO-BREAK SPACE trimmed as Unicode space
+    assert int(compiled[1][-1]) == 1 and int(compiled[2][-1]) == -1  # the null-line entry
