@@ -117,6 +117,29 @@ def test_family_deductible_met_by_two_members(at_charges):
     assert acc["deductible_met"].to_list() == [D("1000.00"), D("500.00"), D("0.00")]
 
 
+def test_family_from_parquet_subscriber_ids_padded_and_text(at_charges, tmp_path):
+    """The same family read from Parquet (IDs as dictionary columns, as given with blanks
+    and without zero-filling): the family is keyed by the ID's number, so " 1" and "0001"
+    are one subscriber; the output passes subscriber_id through as given, as text."""
+    plans = Plans.from_dict({"plan": {"F": {"deductible": 1000, "family_deductible": 1500}}})
+    lines = claim_lines(
+        {"claim_id": "A1", "member_id": "1", "billed_charge": "1000.00", "subscriber_id": " 1"},
+        {"claim_id": "B1", "member_id": "002", "billed_charge": "800.00",
+         "date_of_service": dt.date(2025, 3, 2), "subscriber_id": "0001"},
+        {"claim_id": "B2", "member_id": "2 ", "billed_charge": "300.00",
+         "date_of_service": dt.date(2025, 3, 3), "subscriber_id": "00000001"},
+        hcpcs=LAB, plan_id="F")
+    path = tmp_path / "family.parquet"
+    lines.write_parquet(path)
+    r = pricer.price(path, contract=at_charges, plans=plans)
+    assert money(r.lines, "deductible_applied") == [D("1000.00"), D("500.00"), D("0.00")]
+    assert r.lines["subscriber_id"].dtype == pl.String
+    assert r.lines["subscriber_id"].to_list() == [" 1", "0001", "00000001"]
+    assert r.lines["member_id"].to_list() == ["00000001", "00000002", "00000002"]
+    assert r.accumulators["member_id"].to_list() == ["00000001", "00000002"]
+    assert set(r.accumulators["subscriber_id"]) == {"00000001"}
+
+
 def test_plan_year_resets_on_its_start_day(at_charges):
     plans = Plans.from_dict({"plan": {"Y": {"deductible": 500, "plan_year_start": "07-01"}}})
     lines = claim_lines(
