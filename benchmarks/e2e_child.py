@@ -32,7 +32,9 @@ def _rss() -> int:
 
 
 def _peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    # this process's own peak: ru_maxrss would start at the pytest parent's (peak.py)
+    from peak import peak_rss_bytes
+    return peak_rss_bytes()
 
 
 class StepTimer:

@@ -122,9 +122,9 @@ def markdown(data: dict, context: dict) -> str:
                    f"{ratio} |")
     out += [
         "",
-        "Peak RSS is the whole child process (`ru_maxrss`): interpreter, imports, schedules, "
-        "warm-up and the timed run. The kernel runs in the pytest process (no separate RSS). "
-        "Speed vs polars-only = polars-only seconds / seconds, same kind of run (the kernel is "
+        "Peak RSS is the whole child process's own high-water mark (`VmHWM`, `peak.py`): "
+        "interpreter, imports, schedules, warm-up and the timed run. The kernel runs in the "
+        "pytest process (no separate RSS). Speed vs polars-only = polars-only seconds / seconds, same kind of run (the kernel is "
         "compared with polars-only from Parquet, no write).",
         "",
         "## Targets",

@@ -21,7 +21,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 RESULTS = HERE / "results"
 IMPLS = ("pricer", "polars", "duckdb")
+sys.path.insert(0, str(HERE))
+from peak import peak_rss_bytes  # noqa: E402
 FILE_LINES = 10_000_000  # inputs above this are several files of this many lines
 
 
@@ -75,7 +76,7 @@ def child(impl: str, source: str, out: str) -> None:
             lines += IMPLEMENTATIONS[impl](f, contract, schedules,
                                            output=dst / f"part-{k:05d}.parquet").height
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss_bytes()  # this child's own peak, not its parent's (peak.py)
     print(json.dumps({"seconds": seconds, "lines": lines, "peak_rss": peak}))
 
 

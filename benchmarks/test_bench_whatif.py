@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import os
-import resource
 import time
 from decimal import Decimal
 
@@ -24,7 +23,8 @@ SEPARATE = int(os.environ.get("PRICER_BENCH_SEPARATE_RUNS", 2))
 
 
 def _rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    from peak import peak_rss_bytes
+    return peak_rss_bytes() / 2**30
 
 
 @pytest.fixture(scope="module")
