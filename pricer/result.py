@@ -110,7 +110,8 @@ class PricingResult:
 
     def __init__(self, table: pa.Table, adjustments_table, contract=None, schedules=None,
                  links=None, reversals=None, reversal_adjustments=None, accumulators=None):
-        self.table = table                       # pyarrow.Table of the priced lines
+        self._table = table                      # pyarrow.Table of the priced lines
+        self._rows = table.num_rows
         self._adjustments_table = adjustments_table  # pyarrow.Table, or a callable making one
         self.contract = contract
         self.schedules = schedules
@@ -134,17 +135,20 @@ class PricingResult:
         return self._accumulators
 
     @property
+    def table(self) -> pa.Table:
+        """The priced lines as a pyarrow Table (what the batch writes). Once ``lines`` is
+        built, the frame holds the columns and this is its Arrow view."""
+        if self._table is None:
+            self._table = self._lines.to_arrow()
+        return self._table
+
+    @property
     def lines(self) -> pl.DataFrame:
         if self._lines is None:
-            table = self.table
-            # member and subscriber IDs are near-unique: as text they convert faster and read
-            # better than a categorical with a million categories
-            for name in ("member_id", "subscriber_id"):
-                if name in table.column_names and \
-                        pa.types.is_dictionary(table.schema.field(name).type):
-                    i = table.column_names.index(name)
-                    table = table.set_column(i, name, table.column(i).cast(pa.string()))
-            self._lines = pl.from_arrow(table)
+            # the frame takes the Arrow table's columns one by one, and the table is let go:
+            # holding both at once would double the memory of 10 M priced lines
+            table, self._table = self._table, None
+            self._lines = lines_frame(table)
         return self._lines
 
     @property
@@ -163,15 +167,20 @@ class PricingResult:
     @property
     def reversals(self) -> pl.DataFrame:
         if self._reversals is None:  # none: the lines' shape, no rows
-            empty = pl.from_arrow(self.table.slice(0, 0))
-            self._reversals = empty.with_columns(
+            self._reversals = self._no_lines().with_columns(
                 pl.lit(None, pl.String).alias("reversed_by_claim_id"))
         return self._reversals
+
+    def _no_lines(self) -> pl.DataFrame:
+        """The lines' columns, no rows (without building the lines)."""
+        if self._lines is not None:
+            return self._lines.clear()
+        return lines_frame(self._table.slice(0, 0))
 
     @property
     def reversal_adjustments(self) -> pl.DataFrame:
         if self._reversal_adjustments is None:  # none: the adjustments' columns, no rows
-            keys = pl.from_arrow(self.table.select(["claim_id", "line_number"]).slice(0, 0))
+            keys = self._no_lines().select("claim_id", "line_number")
             self._reversal_adjustments = keys.with_columns(
                 pl.lit(None, pl.Categorical).alias("group_code"),
                 pl.lit(None, pl.Int32).alias("carc"), pl.lit(None, MONEY).alias("amount"),
@@ -188,7 +197,7 @@ class PricingResult:
         return self._claim_changes
 
     def __repr__(self) -> str:
-        return f"PricingResult({self.table.num_rows} lines)"
+        return f"PricingResult({self._rows} lines)"
 
     def explain(self, claim_id) -> str:
         """How every line of one claim was priced: table values, adjustment steps, flags.
@@ -230,6 +239,24 @@ class PricingResult:
         Billed totals count lines whose billed charge is a valid amount.
         """
         return summarize(self.lines)
+
+
+def lines_frame(table: pa.Table) -> pl.DataFrame:
+    """The polars frame of priced lines in Arrow, taking the table's columns one at a time.
+
+    Member and subscriber IDs are near-unique: as text they convert faster and read better
+    than a categorical with a million categories. Columns keep the table's chunks (no
+    rechunk): fixed-width columns are then shared with Arrow, not copied.
+    """
+    columns = []
+    for name in table.column_names:
+        column = table.column(name)
+        if name in ("member_id", "subscriber_id") and pa.types.is_dictionary(column.type):
+            column = column.cast(pa.string())
+        table = table.drop_columns([name])  # so each Arrow column is freed once converted
+        columns.append(pl.from_arrow(column, rechunk=False).alias(name))
+        del column
+    return pl.DataFrame(columns)
 
 
 def write_frame(frame: pl.DataFrame, path) -> None:

@@ -56,3 +56,25 @@ def test_empty_input(claims, contract, schedules):
 def test_not_a_claims_source(contract, schedules):
     with pytest.raises(TypeError, match="claims must be"):
         pricer.price(42, contract, schedules)
+
+
+def test_lines_take_over_the_arrow_table(claims, contract, schedules, tmp_path):
+    """Building ``lines`` hands the Arrow columns to the frame (one copy of 10 M lines, not
+    two); what else reads the result sees the same lines, whichever is asked for first."""
+    source = tmp_path / "c.parquet"  # read from Parquet: columns in chunks, IDs as dictionaries
+    claims.write_parquet(source, row_group_size=400)
+    first = pricer.price(source, contract, schedules)
+    empty_first = first.reversals  # before the lines exist
+    lines = first.lines
+    assert first._table is None
+    assert lines.schema["member_id"] == pl.String
+    assert empty_first.height == 0
+    assert empty_first.schema == pl.Schema({**lines.schema, "reversed_by_claim_id": pl.String})
+    second = pricer.price(source, contract, schedules)
+    assert second.lines.n_chunks() > 1  # the table's chunks are kept, not copied together
+    assert second.reversals.schema == empty_first.schema
+    assert second.reversal_adjustments.columns[:2] == ["claim_id", "line_number"]
+    assert second.table.num_rows == lines.height == claims.height  # the frame's Arrow view
+    assert repr(second) == f"PricingResult({claims.height} lines)"
+    assert second.lines.equals(lines)
+    _same(second, pricer.price(claims, contract, schedules).lines)
