@@ -202,7 +202,12 @@ def cmd_whatif(args) -> int:
 
 def cmd_synth(args) -> int:
     from pricer.synth import synth_claims
-    frame = synth_claims(args.lines, seed=args.seed, invalid_share=args.invalid_share)
+    plans = None
+    if args.plans:
+        from pricer.plans import Plans
+        plans = Plans.from_toml(args.plans)
+    frame = synth_claims(args.lines, seed=args.seed, invalid_share=args.invalid_share,
+                         plans=plans)
     write_frame(frame, Path(args.output))
     print(f"wrote {frame.height} synthetic claim lines to {args.output}")
     return 0
@@ -305,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--output", required=True)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--invalid-share", type=float, default=0.0)
+    s.add_argument("--plans", metavar="FILE",
+                   help="a plans file (TOML): give every member one of its plans (plan_id, "
+                        "subscriber_id, rendering_provider_type; no cost shares on the lines)")
     s.set_defaults(func=cmd_synth)
 
     c = sub.add_parser("schedules", help="list, validate or add CMS reference tables")

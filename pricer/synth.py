@@ -50,6 +50,8 @@ SCHEMA: dict[str, pl.DataType] = {
     "qmb": pl.Boolean, "other_payer_paid": _DEC,
 }
 COLUMNS = tuple(SCHEMA)
+# added by synth_claims(plans=...): the columns of benefit plans (docs/cost_share.md)
+PLAN_COLUMNS = ("plan_id", "subscriber_id", "rendering_provider_type")
 
 # The §4 defects a typed frame can carry, one per defective line, with the reason the engine
 # must give (docs/decisions.md, Validation). Fractional units, unparseable numbers or dates and
@@ -207,6 +209,11 @@ WA_ZIPS = {"98101": 6, "98104": 5, "98109": 3, "98122": 3, "98115": 3, "98103": 
            "99301": 1, "99352": 1, "98310": 1, "98382": 1, "98632": 1}
 ZIP_PLUS4_SHARE = 0.10
 MEMBER_ZERO_FILLED = 0.70
+# with plans: members in families (the first member is the subscriber), one plan per family,
+# a provider type per rendering provider
+FAMILY_SIZE = (0.45, 0.25, 0.15, 0.10, 0.05)   # 1..5 members
+PROVIDER_TYPES = {"physician": 0.55, "specialist": 0.20, "nurse_practitioner": 0.10,
+                  "physician_assistant": 0.08, "lab_technician": 0.04, "other": 0.03}
 
 COST_SHARE_DEDUCTIBLE = 0.35
 COST_SHARE_COINSURANCE = 0.55
@@ -787,10 +794,33 @@ def _npi(base9: np.ndarray) -> np.ndarray:
     return base9 * 10 + (10 - total % 10) % 10
 
 
+def _plan_ids(plans) -> list[str]:
+    """Plan IDs from a ``Plans`` or a sequence of IDs (none: an empty list)."""
+    if plans is None:
+        return []
+    ids = list(plans.ids) if hasattr(plans, "ids") else list(plans)
+    if not ids or not all(isinstance(p, str) and p.strip() for p in ids):
+        raise ValueError("plans must be a Plans or a non-empty sequence of plan IDs (text)")
+    return ids
+
+
+def _plan_draws(rng: np.random.Generator, n_mem: int, n_plans: int, n_providers: int):
+    """Per member its family's first member; per member its family's plan; per provider a
+    provider type (index into PROVIDER_TYPES). Families are runs of consecutive members."""
+    size = _pick(rng, _cum(FAMILY_SIZE), n_mem).astype(np.int64) + 1  # enough families
+    ends = np.cumsum(size)
+    family = np.searchsorted(ends, np.arange(n_mem), side="right")
+    n_fam = int(family[-1]) + 1 if n_mem else 0
+    head = (ends - size)[family]
+    plan = rng.integers(0, n_plans, n_fam, dtype=np.int32)[family]
+    kind = _pick(rng, _cum(tuple(PROVIDER_TYPES.values())), n_providers).astype(np.int8)
+    return head, plan, kind
+
+
 def synth_claims(lines: int, seed: int = 0, *, invalid_share: float = 0.0,
                  cost_share_share: float = 0.3, start: dt.date = dt.date(2025, 1, 1),
                  end: dt.date = dt.date(2026, 12, 31), schedules=None,
-                 label_defects: bool = False) -> pl.DataFrame:
+                 label_defects: bool = False, plans=None) -> pl.DataFrame:
     """Synthetic professional claim lines in the input layout of rule book §3.
 
     Parameters
@@ -817,11 +847,26 @@ def synth_claims(lines: int, seed: int = 0, *, invalid_share: float = 0.0,
     label_defects : bool
         Add a String column ``synth_defect``: the §4 reason each defective line must be
         rejected with, null on the other lines.
+    plans : Plans or sequence of plan IDs, optional
+        Give every member a benefit plan: adds :data:`PLAN_COLUMNS` (``plan_id`` of the
+        member's family, ``subscriber_id`` the family's first member, the rendering
+        provider's ``rendering_provider_type``), and no line carries cost shares of its own
+        (the plans compute them). Drawn from a random stream of its own.
 
     Returns
     -------
     polars.DataFrame
-        Columns :data:`COLUMNS` with types :data:`SCHEMA` (plus ``synth_defect`` on request).
+        Columns :data:`COLUMNS` with types :data:`SCHEMA` (plus :data:`PLAN_COLUMNS` with
+        plans, and ``synth_defect`` on request).
+
+    Examples
+    --------
+    >>> from pricer.synth import synth_claims
+    >>> df = synth_claims(1_000, seed=7, plans=["GOLD", "SILVER"])
+    >>> df.select("member_id", "subscriber_id", "plan_id").columns
+    ['member_id', 'subscriber_id', 'plan_id']
+    >>> df["deductible"].null_count() == df.height  # the plans price the cost shares
+    True
     """
     n = int(lines)
     if n < 0:
@@ -837,9 +882,11 @@ def synth_claims(lines: int, seed: int = 0, *, invalid_share: float = 0.0,
         from pricer.schedules import load_schedules
         schedules = load_schedules()
     pools = _pools_for(schedules)
+    plan_ids = _plan_ids(plans)
 
-    streams = np.random.SeedSequence([int(seed), 0x5C1A1]).spawn(3)
-    rng, rng_cs, rng_bad = (np.random.default_rng(s) for s in streams)
+    # the first three streams are those of a frame without plans: plans change no other column
+    streams = np.random.SeedSequence([int(seed), 0x5C1A1]).spawn(4)
+    rng, rng_cs, rng_bad, rng_plan = (np.random.default_rng(s) for s in streams)
 
     def uniform(r: np.random.Generator, size: int) -> np.ndarray:
         return r.random(size, dtype=np.float32)
@@ -1066,6 +1113,8 @@ def synth_claims(lines: int, seed: int = 0, *, invalid_share: float = 0.0,
     member_line = member[claim_of]
     lob_line = mem_lob[member_line]
     has_cs = uniform(rng_cs, n) < cost_share_share
+    if plan_ids:
+        has_cs[:] = False  # the plans compute every line's cost shares
     ded = np.minimum(approx, rng_cs.integers(500, 30_000, n, dtype=np.int64))
     ded[uniform(rng_cs, n) >= COST_SHARE_DEDUCTIBLE] = 0
     coins = np.rint(approx * 0.2).astype(np.int64)
@@ -1167,6 +1216,15 @@ def synth_claims(lines: int, seed: int = 0, *, invalid_share: float = 0.0,
     del ded, copay, coins, has_cs
     cols["qmb"] = pl.Series(mem_qmb[member[claim_of]])
     cols["other_payer_paid"] = pl.repeat(None, n, dtype=_DEC, eager=True)
+    if plan_ids:
+        family_head, family_plan, provider_type = _plan_draws(rng_plan, n_mem, len(plan_ids),
+                                                              3 * n_prov)
+        member_of = member[claim_of]
+        cols["plan_id"] = _Strings(plan_ids).take(family_plan[member_of])
+        cols["subscriber_id"] = members.take(family_head[member_of])
+        cols["rendering_provider_type"] = _Strings(list(PROVIDER_TYPES)).take(
+            provider_type[provider[claim_of]])
+        del member_of
     if label_defects:
         cols[DEFECT_COLUMN] = _DEFECT_STRINGS.take(defect)
     return pl.DataFrame([s.alias(name) for name, s in cols.items()])

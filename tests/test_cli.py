@@ -65,6 +65,30 @@ def test_synth_and_schedules(tmp_path, capsys):
     assert main(["schedules", "validate"]) == 0
 
 
+def test_synth_with_plans_then_reprice_with_them(tmp_path, capsys):
+    """A newcomer's way to try benefit plans: synthetic members with the file's plans, priced
+    with the same file; a plans file that is not there is refused (exit 2)."""
+    plans = tmp_path / "plans.toml"
+    plans.write_text('[plan.SILVER]\ndeductible = 150.00\ncoinsurance = 0.2\n'
+                     '[plan.SILVER.copays]\noffice_visit = 25.00\n'
+                     '[plan.GOLD]\ncoinsurance = 0.1\n')
+    claims, priced, ytd = tmp_path / "c.parquet", tmp_path / "p.parquet", tmp_path / "ytd.csv"
+    assert main(["synth", "--lines", "800", "--seed", "4", "-o", str(claims),
+                 "--plans", str(plans)]) == 0
+    frame = pl.read_parquet(claims)
+    assert set(frame["plan_id"].unique().to_list()) == {"SILVER", "GOLD"}
+    assert main(["reprice", str(claims), "-o", str(priced), "--plans", str(plans),
+                 "--accumulators-out", str(ytd)]) == 0
+    lines = pl.read_parquet(priced)
+    assert lines.height == 800 and (lines["deductible_applied"] > 0).any()
+    assert (lines["copay_applied"] > 0).any()
+    assert pl.read_csv(ytd).height > 0
+    capsys.readouterr()
+    assert main(["synth", "--lines", "10", "-o", str(claims), "--plans",
+                 str(tmp_path / "none.toml")]) == 2
+    assert "plans file not found" in capsys.readouterr().err
+
+
 def test_schedules_add_needs_arguments(capsys):
     assert main(["schedules", "add"]) == 2
 

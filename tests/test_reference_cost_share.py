@@ -1049,3 +1049,31 @@ def test_property_cost_share_agrees(contract, schedules, tmp_path, drawn):
 def test_property_cost_share_agrees_long(contract, schedules, tmp_path, drawn):
     """The same, many more examples (pytest -m slow)."""
     _scenario_agrees(contract, schedules, tmp_path, drawn)
+
+
+def test_engine_agrees_on_synthetic_plan_lines(contract, schedules, tmp_path):
+    """`pricer synth --plans`: families of up to five, every line of business, copays by the
+    rendering provider's type, defective lines among them; limits small enough that
+    deductibles, family deductibles and out-of-pocket maximums are met on these few lines."""
+    from pricer.synth import synth_claims
+    plans = {"plan": {
+        "BRONZE": {"deductible": D("300.00"), "family_deductible": D("500.00"),
+                   "coinsurance": D("0.3"), "out_of_pocket_max": D("700.00"),
+                   "family_out_of_pocket_max": D("1100.00"),
+                   "copays": {"emergency_room": D("250.00")}},
+        "SILVER": {"deductible": D("150.00"), "coinsurance": D("0.2"),
+                   "out_of_pocket_max": D("400.00"), "preventive_covered_in_full": True,
+                   "plan_year_start": "07-01",
+                   "copays": {"office_visit": D("25.00"), "specialist_office_visit": D("50.00"),
+                              "therapy": D("30.00")}},
+        "GOLD": {"coinsurance": D("0.1"), "family_out_of_pocket_max": D("300.00"),
+                 "copays": {"office_visit": D("15.00"), "emergency_room": D("100.00")}},
+    }}
+    claims = synth_claims(1_500, seed=61, plans=list(plans["plan"]), invalid_share=0.02,
+                          schedules=schedules)
+    result = assert_engine_agrees(claims, contract, schedules, plans, None, tmp_path)
+    lines = result.lines
+    assert (lines["deductible_applied"] > 0).any() and (lines["copay_applied"] > 0).any()
+    acc = result.accumulators
+    assert (acc["deductible_met"] == D("300.00")).any()  # a BRONZE member met the deductible
+    assert result.lines["flags"].list.contains("medicaid_copay_waived").any()

@@ -290,3 +290,61 @@ def test_sample_priced_by_engine():
     assert not (body["line_status"].cast(pl.String) == "rejected").any()
     expected = [r or None for _o, r in synth.SAMPLE_HAND_LINES]
     assert hand["reason"].cast(pl.String).to_list() == expected
+
+
+# ---- benefit plans ----------------------------------------------------------------------------
+
+PLAN_IDS = ["BRONZE", "SILVER", "GOLD"]
+
+
+@pytest.fixture(scope="module")
+def planned(schedules) -> pl.DataFrame:
+    return synth_claims(N, seed=42, schedules=schedules, plans=PLAN_IDS, invalid_share=0.02,
+                        label_defects=True)
+
+
+def test_plans_add_their_columns_and_change_no_other(planned, dirty):
+    """The plan columns come from a stream of their own: the frame is the one without plans,
+    but for the cost shares the plans compute (null on every line)."""
+    from pricer.synth import PLAN_COLUMNS
+    assert planned.columns == [*COLUMNS, *PLAN_COLUMNS, DEFECT_COLUMN]
+    assert all(planned.schema[c] == pl.String for c in PLAN_COLUMNS)
+    cost_shares = ["deductible", "copay", "coinsurance"]
+    assert planned.select(cost_shares).null_count().row(0) == (N, N, N)
+    rest = [c for c in dirty.columns if c not in cost_shares]
+    with_plans = synth_claims(N, seed=42, plans=PLAN_IDS, invalid_share=0.1,
+                                         label_defects=True)
+    assert with_plans.select(rest).equals(dirty.select(rest))
+    assert synth_claims(N, seed=42, plans=PLAN_IDS, invalid_share=0.02,
+                        label_defects=True).equals(planned)
+
+
+def test_families_share_a_subscriber_and_a_plan(planned):
+    ok = planned.filter(pl.col(DEFECT_COLUMN).is_null() |
+                        (pl.col(DEFECT_COLUMN) != "member_id_invalid"))
+    per_member = ok.group_by("member_id").agg(pl.col("subscriber_id", "plan_id").n_unique())
+    assert per_member["subscriber_id"].max() == 1 and per_member["plan_id"].max() == 1
+    families = ok.group_by("subscriber_id").agg(
+        pl.col("member_id").n_unique().alias("members"), pl.col("plan_id").n_unique())
+    assert families["plan_id"].max() == 1
+    sizes = families["members"].value_counts()
+    assert sizes["members"].max() > 1 and 1 in sizes["members"].to_list()
+    # the subscriber is a member of its own family: its lines name itself
+    subscribers = set(families["subscriber_id"].to_list())
+    own = ok.filter(pl.col("member_id").is_in(list(subscribers)))
+    assert (own["member_id"] == own["subscriber_id"]).all()
+    assert set(ok["plan_id"].unique().to_list()) == set(PLAN_IDS)
+
+
+def test_provider_types_per_rendering_provider(planned):
+    from pricer.synth import PROVIDER_TYPES
+    per_npi = planned.group_by("rendering_npi").agg(pl.col("rendering_provider_type").n_unique())
+    assert per_npi["rendering_provider_type"].max() == 1
+    assert set(planned["rendering_provider_type"].unique().to_list()) == set(PROVIDER_TYPES)
+
+
+def test_plans_argument_checked():
+    with pytest.raises(ValueError, match="plans must be"):
+        synth_claims(10, plans=[])
+    with pytest.raises(ValueError, match="plans must be"):
+        synth_claims(10, plans=["A", 3])
