@@ -148,12 +148,15 @@ def cmd_explain(args) -> int:
     table, name, is_text = read_claims(source)
     if "claim_id" not in table.column_names:
         raise InputError(name, ["missing required column 'claim_id'"])
-    # every claim-level rule works within one claim: its lines alone price the same
-    frame = pl.from_arrow(table).filter(pl.col("claim_id").cast(pl.String) == args.claim)
-    if frame.height == 0:
+    frame = pl.from_arrow(table)
+    if not (frame["claim_id"].cast(pl.String) == args.claim).any():
         raise InputError(name, [f"no line has claim_id {args.claim!r}"])
+    if not (args.plans or contract.plans is not None):
+        # every claim-level rule works within one claim: its lines alone price the same.
+        # Plan cost shares accumulate over all lines of the member and family: all of them.
+        frame = frame.filter(pl.col("claim_id").cast(pl.String) == args.claim)
     result = price_table(frame.to_arrow(), contract, schedules, source=name, is_text=is_text,
-                         prior=_prior(args))
+                         prior=_prior(args), plans=args.plans, accumulators=args.accumulators)
     print(result.explain(args.claim))
     return 0
 
@@ -284,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--claim", required=True, help="the claim_id to explain")
     e.add_argument("--contract", help="contract TOML (default: the illustrative contract)")
     e.add_argument("--schedules", help="folder with manifest.toml (default: bundled CMS tables)")
+    e.add_argument("--plans", help="benefit plans TOML, as for reprice (the whole input is then "
+                   "priced: cost shares accumulate over every line of a member)")
+    e.add_argument("--accumulators", help="starting accumulator balances, as for reprice")
     _prior_options(e)
     e.set_defaults(func=cmd_explain)
 

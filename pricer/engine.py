@@ -113,7 +113,7 @@ def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
                          contract=contract, schedules=schedules, links=enc.links,
                          reversals=reversal_lines, reversal_adjustments=reversal_adjustments,
                          accumulators=(lambda: ending_balances(b, enc)) if b is not None
-                         else None)
+                         else None, plans=enc.plans)
 
 
 def price(claims, contract=None, schedules=None, prior=None, plans=None,

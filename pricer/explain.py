@@ -2,8 +2,10 @@
 
 For each line: what was billed, how it was priced and from which table values (RVUs, GPCIs,
 conversion factor; base and time units; ASP limit; gap-fill source; percentage of charges),
-each adjustment step with its amount, the payment and the flags. The table values are looked
-up again in the schedules the result was priced with, for the few lines asked about.
+each adjustment step with its amount, where the cost shares came from (the benefit system,
+or the line's plan and copay rule; coordination of benefits), the payment and the flags. The
+table values are looked up again in the schedules the result was priced with, for the few
+lines asked about.
 """
 from __future__ import annotations
 
@@ -236,12 +238,71 @@ def explain(result, claim_id) -> str:
                 if r is not None and r["mult_proc"] in MULT_PROC_RULES:
                     why = f" (MULT PROC {r['mult_proc']}, {MULT_PROC_RULES[r['mult_proc']]})"
             out.append(f"  {a['group_code']}-{a['carc']} {a['step']}: {_money(a['amount'])}{why}")
+        out += [f"  {v}" for v in _cost_share_text(row, result)]
         out.append(f"  paid {_money(row['paid_amount'])}, member liability "
                    f"{_money(row['member_liability'])}")
         if row["flags"]:
             out.append(f"  flags: {', '.join(row['flags'])}")
     out += _reversal_text(result, claim_id)
     return "\n".join(out)
+
+
+def _percent(fraction) -> str:
+    return f"{Decimal(fraction) * 100:.2f}".rstrip("0").rstrip(".") + " %"
+
+
+def _cost_share_text(row: dict, result) -> list[str]:
+    """Where the line's cost shares came from: the benefit system (given on the line) or its
+    plan's terms, the copay category that applies (docs/cost_share.md); what the primary
+    payer paid. The balances met before the line are not kept: see ``result.accumulators``."""
+    from pricer.plans import COPAY_CATEGORIES, PROVIDER_ALIASES, copay_category
+    out = []
+    given = any(row.get(c) is not None for c in ("deductible", "copay", "coinsurance"))
+    plans = getattr(result, "plans", None)
+    plan = plans.lookup(row["plan_id"]) if plans is not None and row.get("plan_id") else None
+    if given:
+        out.append("cost shares given on the line by the benefit system")
+    elif plan is not None:
+        p = plans[plan]
+        terms = [f"deductible {_money(p.deductible)}"]
+        if p.family_deductible is not None:
+            terms.append(f"family {_money(p.family_deductible)}")
+        terms.append(f"coinsurance {_percent(p.coinsurance)}")
+        if p.out_of_pocket_max is not None:
+            terms.append(f"out-of-pocket maximum {_money(p.out_of_pocket_max)}")
+        if p.family_out_of_pocket_max is not None:
+            terms.append(f"family {_money(p.family_out_of_pocket_max)}")
+        year = "%02d-%02d" % p.plan_year_start
+        out.append(f"plan {plan} (year from {year}): {', '.join(terms)}")
+        cat = copay_category(str(row["hcpcs"]).strip().upper())
+        ptype = str(row.get("rendering_provider_type") or "").strip().casefold()
+        who = PROVIDER_ALIASES.get(ptype, 0) if ptype else 0
+        name = COPAY_CATEGORIES[cat] if cat >= 0 else None
+        why = ""
+        if name == "office_visit" and who == PROVIDER_ALIASES["specialist"]:
+            name = "specialist_office_visit"
+        elif name == "office_visit" and who in (PROVIDER_ALIASES["lab_technician"],
+                                                  PROVIDER_ALIASES["other"]):
+            why = f" (an office visit with a {ptype.replace('_', ' ')})"
+            name = None
+        if name == "preventive" and p.preventive_covered_in_full:
+            out.append("  preventive care: covered in full")
+        elif name is not None and name in p.copays:
+            out.append(f"  copay category {name}: {_money(p.copays[name])} once per visit, "
+                       "no deductible or coinsurance")
+        else:
+            out.append(f"  no copay for this service{why}: deductible, then coinsurance")
+    if row.get("other_payer_paid") is not None:
+        method = plans[plan].coordination_of_benefits if plan is not None else None
+        if method is None:
+            lob = str(row["line_of_business"]).strip().lower()
+            method = result.contract.terms(lob).coordination_of_benefits
+        rule = ("the plan pays the lesser of its normal payment and allowed less the other "
+                "payer's payment" if method == "standard" else
+                "the other payer's payment reduces the plan's normal payment")
+        out.append(f"other payer paid {_money(row['other_payer_paid'])}: coordination of "
+                   f"benefits, {method} ({rule}); the member owes what neither payer covered")
+    return out
 
 
 def _reversal_text(result, claim_id) -> list[str]:

@@ -109,12 +109,14 @@ class PricingResult:
     """
 
     def __init__(self, table: pa.Table, adjustments_table, contract=None, schedules=None,
-                 links=None, reversals=None, reversal_adjustments=None, accumulators=None):
+                 links=None, reversals=None, reversal_adjustments=None, accumulators=None,
+                 plans=None):
         self._table = table                      # pyarrow.Table of the priced lines
         self._rows = table.num_rows
         self._adjustments_table = adjustments_table  # pyarrow.Table, or a callable making one
         self.contract = contract
         self.schedules = schedules
+        self.plans = plans                       # the benefit plans the lines were priced with
         self._lines = None
         self._adjustments = None
         self._links = links

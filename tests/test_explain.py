@@ -86,3 +86,72 @@ def test_multiple_procedure_rows_say_which_rule(schedules, contract):
     text = pricer.price(claims, contract, schedules).explain("I1")
     assert "multiple_procedure" in text and "(MULT PROC 4, diagnostic imaging: 50 % of the " \
         "technical and 5 % of the professional component)" in text
+
+
+def test_plan_cost_shares_explained(schedules, contract):
+    """docs/cost_share.md: the plan's terms, the copay category of the line (by the rendering
+    provider's type), preventive care in full, cost shares given by the benefit system, and
+    what another payer paid; the steps' amounts are the engine's adjustments."""
+    plans = pricer.Plans.from_dict({"plan": {"SILVER": {
+        "deductible": 150, "coinsurance": 0.2, "out_of_pocket_max": 400,
+        "family_deductible": 300, "preventive_covered_in_full": True,
+        "copays": {"office_visit": 25, "specialist_office_visit": 50}}}})
+
+    def line(claim, n, code, **kw):
+        return dict(claim_id=claim, line_number=n, member_id="77", line_of_business="commercial",
+                    date_of_service=dt.date(2025, 3, 3), hcpcs=code, units=1,
+                    billed_charge=Decimal("900.00"), place_of_service="11",
+                    locality="02402-02", plan_id="silver", rendering_provider_type="physician",
+                    other_payer_paid=None, deductible=None, **kw)
+    rows = [line("P1", 1, "99213"), line("P1", 2, "99385"), line("P1", 3, "99284"),
+            line("P2", 1, "99213", ), line("P3", 1, "99214")]
+    rows[3]["rendering_provider_type"] = "lab_technician"
+    rows[3]["claim_id"] = "P2"
+    rows[4]["other_payer_paid"] = Decimal("40.00")
+    rows.append({**line("P4", 1, "99213"), "deductible": Decimal("10.00")})
+    frame = pl.DataFrame(rows, schema_overrides={
+        "billed_charge": pl.Decimal(18, 2), "other_payer_paid": pl.Decimal(18, 2),
+        "deductible": pl.Decimal(18, 2)})
+    result = pricer.price(frame, contract, schedules, plans=plans)
+    p1 = result.explain("P1")
+    terms = ("plan SILVER (year from 01-01): deductible 150.00, family 300.00, coinsurance 20 %, "
+             "out-of-pocket maximum 400.00")
+    assert p1.count(terms) == 3
+    assert "copay category office_visit: 25.00 once per visit, no deductible or coinsurance" in p1
+    assert "preventive care: covered in full" in p1
+    assert "no copay for this service: deductible, then coinsurance" in p1
+    assert "PR-3 copay: 25.00" in p1 and "PR-1 deductible: 150.00" in p1
+    p2 = result.explain("P2")
+    assert ("no copay for this service (an office visit with a lab technician): deductible, "
+            "then coinsurance") in p2
+    assert "PR-3" not in p2
+    p3 = result.explain("P3")
+    assert ("other payer paid 40.00: coordination of benefits, standard (the plan pays the "
+            "lesser of its normal payment and allowed less the other payer's payment)") in p3
+    assert "OA-23 coordination_of_benefits" in p3
+    p4 = result.explain("P4")
+    assert "cost shares given on the line by the benefit system" in p4 and "plan SILVER" not in p4
+    assert "PR-1 deductible: 10.00" in p4
+
+
+def test_cli_explain_with_plans_prices_the_member_s_earlier_lines(tmp_path, capsys, schedules,
+                                                                   contract):
+    """With plans the CLI prices the whole input: the second claim's deductible is what the
+    first one left (here nothing), as in `pricer.price` over every line."""
+    plans = tmp_path / "plans.toml"
+    plans.write_text("[plan.A]\ndeductible = 100.00\ncoinsurance = 0.2\n")
+
+    def line(claim, day):
+        return dict(claim_id=claim, line_number=1, member_id="5", line_of_business="commercial",
+                    date_of_service=dt.date(2025, 3, day), hcpcs="99214", units=1,
+                    billed_charge="900.00", place_of_service="11", locality="02402-02",
+                    plan_id="A")
+    path = tmp_path / "claims.csv"
+    pl.DataFrame([line("FIRST", 3), line("SECOND", 4)]).write_csv(path)
+    assert main(["explain", str(path), "--claim", "SECOND", "--plans", str(plans)]) == 0
+    out = capsys.readouterr().out
+    whole = pricer.price(path, contract, schedules, plans=plans).explain("SECOND")
+    assert out.strip() == whole.strip()
+    assert "PR-1" not in out and "PR-2 coinsurance: 50.23" in out  # 20 % of 251.14
+    assert main(["explain", str(path), "--claim", "FIRST", "--plans", str(plans)]) == 0
+    assert "PR-1 deductible: 100.00" in capsys.readouterr().out
