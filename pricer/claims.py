@@ -347,6 +347,39 @@ def _blank_text(col, n: int) -> np.ndarray:
     return out
 
 
+def _ascii_text(col) -> list[tuple] | None:
+    """Per chunk of a string or large_string column (offsets, bytes, validity bits, bit
+    offset), when every value is ASCII; None otherwise (dictionaries, views, other text go
+    through polars)."""
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return None
+    off_type = np.int64 if pa.types.is_large_string(col.type) else np.int32
+    out = []
+    for ch in _chunks(col):
+        buffers = ch.buffers()
+        offsets = np.frombuffer(buffers[1], off_type, count=ch.offset + len(ch) + 1)[ch.offset:]
+        data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else _NO_BITS
+        if len(ch) and not (data[offsets[0]:offsets[-1]] < 128).all():
+            return None
+        out.append((offsets, data, *_bits(ch)))
+    return out
+
+
+def _text_numbers(kernel, col, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Values and states of ASCII text numbers by a columns_nb kernel (text_cents or
+    text_units), in one compiled pass per chunk; None when the text is not plain ASCII."""
+    chunks = _ascii_text(col)
+    if chunks is None:
+        return None
+    values = np.empty(n, np.int64)
+    state = np.empty(n, np.uint8)
+    start = 0
+    for offsets, data, bits, bit_offset in chunks:
+        kernel(values, state, start, offsets, data, bits, bit_offset)
+        start += len(offsets) - 1
+    return values, state
+
+
 def _decimal_text(s: pl.Series) -> tuple[pl.Series, pl.Series, pl.Series, pl.Series]:
     """Split text numbers: (blank, is_number, integer part with sign, fraction digits)."""
     t = s.cast(pl.String).str.strip_chars()
@@ -380,6 +413,10 @@ def money_cents(col: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.nda
     if fam == _INT and _fixed_ints(col):
         values, state = _integers(col, n)
         return values * 100, state
+    if fam == _TEXT:  # CSV: one compiled pass over the text (the polars path below is slow)
+        read = _text_numbers(cnb.text_cents, col, n)
+        if read is not None:
+            return read
     s = _series(col)
     if fam == "null":
         state[:] = 1
@@ -408,19 +445,24 @@ def money_cents(col: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.nda
         bad = ~np.isfinite(x) & ~missing
         cents = np.where(missing | bad, 0, k).astype(np.int64)
         state = np.select([missing, bad, ~exact], [1, 2, 3], 0).astype(np.uint8)
-    else:  # text
-        blank, valid, whole, frac = _decimal_text(s)
-        w = whole.cast(pl.Int64, strict=False).fill_null(0).to_numpy()
-        first2 = frac.str.pad_end(2, "0").str.slice(0, 2).cast(pl.Int64, strict=False).fill_null(0)
-        rest = frac.str.slice(2).str.replace_all("0", "").str.len_chars().fill_null(0)
-        neg = whole.str.starts_with("-").fill_null(False).to_numpy()
-        f2 = first2.to_numpy()
-        cents = np.where(neg, w * 100 - f2, w * 100 + f2)
-        state = np.select(
-            [blank.to_numpy(), ~valid.to_numpy(), rest.to_numpy() > 0], [1, 2, 3], 0
-        ).astype(np.uint8)
-        cents = np.where(state == 2, 0, cents)
+    else:  # text that is not plain ASCII
+        cents, state = _text_cents_polars(s)
     return cents.astype(np.int64), state
+
+
+def _text_cents_polars(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """money_cents of any text (Unicode digits and blanks too), by polars expressions."""
+    blank, valid, whole, frac = _decimal_text(s)
+    w = whole.cast(pl.Int64, strict=False).fill_null(0).to_numpy()
+    first2 = frac.str.pad_end(2, "0").str.slice(0, 2).cast(pl.Int64, strict=False).fill_null(0)
+    rest = frac.str.slice(2).str.replace_all("0", "").str.len_chars().fill_null(0)
+    neg = whole.str.starts_with("-").fill_null(False).to_numpy()
+    f2 = first2.to_numpy()
+    cents = np.where(neg, w * 100 - f2, w * 100 + f2)
+    state = np.select(
+        [blank.to_numpy(), ~valid.to_numpy(), rest.to_numpy() > 0], [1, 2, 3], 0
+    ).astype(np.uint8)
+    return np.where(state == 2, 0, cents).astype(np.int64), state
 
 
 def units_values(col: pa.ChunkedArray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -429,6 +471,10 @@ def units_values(col: pa.ChunkedArray, n: int) -> tuple[np.ndarray, np.ndarray]:
     if fam == _INT and _fixed_ints(col):
         v, missing = _integers(col, n)
         return v, np.where(missing == 1, 1, np.where(v < 1, 4, 0)).astype(np.uint8)
+    if fam == _TEXT:
+        read = _text_numbers(cnb.text_units, col, n)
+        if read is not None:
+            return read
     s = _series(col)
     state = np.zeros(n, np.uint8)
     if fam == "null":
@@ -447,6 +493,11 @@ def units_values(col: pa.ChunkedArray, n: int) -> tuple[np.ndarray, np.ndarray]:
         v = np.where(missing | ~whole | big, 0, np.nan_to_num(x)).astype(np.int64)
         state = np.select([missing, ~np.isfinite(x) | big, below, ~whole], [1, 2, 4, 5], 0)
         return v, state.astype(np.uint8)
+    return _text_units_polars(s)
+
+
+def _text_units_polars(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """units_values of any text (Unicode digits and blanks too), by polars expressions."""
     blank, valid, whole, frac = _decimal_text(s)
     w = whole.cast(pl.Int64, strict=False).fill_null(0).to_numpy()
     frac_nonzero = (frac.str.replace_all("0", "").str.len_chars().fill_null(0) > 0).to_numpy()

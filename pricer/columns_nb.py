@@ -147,6 +147,93 @@ def decimal_cents(cents_out, state_out, start, words, bits, bit_offset, up, down
             state_out[k] = 0
 
 
+@njit(cache=True, inline="always")
+def _decimal_text(data, a, b):
+    """Read ASCII text ``data[a:b]`` as claims._NUMBER_RE reads it, blanks around it trimmed
+    (as polars' strip_chars trims ASCII): ``[+-]?`` 1-15 digits, then an optional ``.`` and
+    digits. Returns (state, negative, integer part, first two fraction digits as a number,
+    a nonzero digit after those two): state 0 a number, 1 blank, 2 not a number."""
+    while a < b and (data[a] == 32 or (9 <= data[a] <= 13)):
+        a += 1
+    while b > a and (data[b - 1] == 32 or (9 <= data[b - 1] <= 13)):
+        b -= 1
+    if a == b:
+        return 1, False, 0, 0, False
+    neg = data[a] == 45  # '-'
+    if data[a] == 43 or neg:  # '+' or '-'
+        a += 1
+    whole = 0
+    digits = 0
+    while a < b and 48 <= data[a] <= 57:
+        whole = whole * 10 + (data[a] - 48)
+        digits += 1
+        a += 1
+    if digits == 0 or digits > 15:
+        return 2, False, 0, 0, False
+    first2 = 0
+    rest = False
+    if a < b:
+        if data[a] != 46:  # '.'
+            return 2, False, 0, 0, False
+        a += 1
+        k = 0
+        while a < b:
+            d = data[a] - 48
+            if d < 0 or d > 9:
+                return 2, False, 0, 0, False
+            if k < 2:
+                first2 = first2 * 10 + d
+            elif d != 0:
+                rest = True
+            k += 1
+            a += 1
+        if k == 1:
+            first2 *= 10  # "12.5" is 12.50
+    return 0, neg, whole, first2, rest
+
+
+@njit(cache=True)
+def text_cents(cents_out, state_out, start, offsets, data, bits, bit_offset):
+    """Cents of money written as ASCII text. State: 0 ok, 1 blank or null, 2 not a number,
+    3 a fraction of a cent (cents then hold the whole cents, as the text's first two
+    fraction digits give them)."""
+    has_bits = bits.shape[0] > 0
+    for i in range(offsets.shape[0] - 1):
+        k = start + i
+        cents_out[k] = 0
+        if not _is_valid(bits, bit_offset + i, has_bits):
+            state_out[k] = 1
+            continue
+        state, neg, whole, first2, rest = _decimal_text(data, offsets[i], offsets[i + 1])
+        if state == 0:
+            cents = whole * 100 + first2
+            cents_out[k] = -cents if neg else cents
+            state = 3 if rest else 0
+        state_out[k] = state
+
+
+@njit(cache=True)
+def text_units(values_out, state_out, start, offsets, data, bits, bit_offset):
+    """Whole units written as ASCII text. State: 0 ok, 1 blank or null, 2 not a number,
+    4 below one (zero, negative, 0.x), 5 a fraction; values 0 unless ok."""
+    has_bits = bits.shape[0] > 0
+    for i in range(offsets.shape[0] - 1):
+        k = start + i
+        values_out[k] = 0
+        if not _is_valid(bits, bit_offset + i, has_bits):
+            state_out[k] = 1
+            continue
+        state, neg, whole, first2, rest = _decimal_text(data, offsets[i], offsets[i + 1])
+        if state == 0:
+            if neg or whole < 1:
+                state = 4
+            elif first2 != 0 or rest:
+                state = 5
+            else:
+                values_out[k] = whole
+        state_out[k] = state
+
+
 @njit(cache=True)
 def blank_strings(out, start, offsets, data, bits, bit_offset):
     """True where a string is null, empty or only ASCII whitespace."""

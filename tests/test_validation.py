@@ -8,6 +8,8 @@ import polars as pl
 import pytest
 
 import pricer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from conftest import claim_lines
 from pricer.claims import InputError
 
@@ -83,6 +85,60 @@ def test_every_line_balances(schedules, contract):
     assert bad.height == 0
     assert (lines["paid_amount"] >= 0).all()
     assert (lines["member_liability"] <= lines["allowed_amount"]).all()
+
+
+NUMBER_TEXTS = ["150.00", "150", "150.5", "150.", ".5", "+.5", "+12.34", "-12.34", "-0.5", "0",
+                "-0", "0.001", "1.230", "12.345", "1.000000", "1.0000001", " 42.10 ", "\t7\r\n",
+                "\x0b\x0c9.99", "\x1c5", "", "   ", None, "1e3", "1,000.00", "$5", "12a",
+                "1 2", "1..2", "--1", "+-1", "123456789012345", "1234567890123456",
+                "123456789012345.99", "000000000000007.50", "2.5", "3.0", "10", "-3"]
+
+
+def _text_column(values, large=True):
+    import pyarrow as pa
+    return pa.chunked_array([pa.array(values[:7], pa.large_string() if large else pa.string()),
+                             pa.array(values[7:], pa.large_string() if large else pa.string())])
+
+
+@given(st.lists(st.one_of(st.none(), st.text(alphabet="0123456789+-. \t\r\x0b\x1cae",
+                                              max_size=20),
+                          st.from_regex(r"\A[+-]?[0-9]{1,17}(\.[0-9]{0,5})?\Z")), max_size=60))
+@settings(max_examples=300, deadline=None)
+def test_text_numbers_compiled_pass_matches_polars_rules(values):
+    """Money and units written as text (CSV) are read by one compiled pass over ASCII text and
+    by polars expressions otherwise: both give the same value and state on any text."""
+    import numpy as np
+
+    from pricer import columns_nb as cnb
+    from pricer.claims import _series, _text_cents_polars, _text_numbers, _text_units_polars
+    values = NUMBER_TEXTS + values
+    for large in (True, False):
+        col = _text_column(values, large)
+        for kernel, slow in ((cnb.text_cents, _text_cents_polars),
+                             (cnb.text_units, _text_units_polars)):
+            fast_values, fast_state = _text_numbers(kernel, col, len(values))
+            want_values, want_state = slow(_series(col))
+            assert np.array_equal(fast_state, want_state), (kernel.__name__, values)
+            assert np.array_equal(fast_values, want_values), (kernel.__name__, values)
+
+
+def test_text_numbers_read_as_the_rule_book_says():
+    from pricer.claims import money_cents, units_values
+    col = _text_column(NUMBER_TEXTS)
+    cents, state = money_cents(col, len(NUMBER_TEXTS))
+    got = dict(zip(NUMBER_TEXTS, zip(cents.tolist(), state.tolist())))
+    assert got["150.5"] == (15050, 0) and got["-0.5"] == (-50, 0) and got["150."] == (15000, 0)
+    assert got["0.001"] == (0, 3) and got["1.230"] == (123, 0) and got["12.345"] == (1234, 3)
+    assert got[" 42.10 "] == (4210, 0) and got[None] == (0, 1) and got["   "] == (0, 1)
+    assert got["1,000.00"] == (0, 2) and got["$5"] == (0, 2) and got[".5"] == (0, 2)
+    assert got["1234567890123456"] == (0, 2)  # more than 15 digits: not a number
+    units, ustate = units_values(col, len(NUMBER_TEXTS))
+    got = dict(zip(NUMBER_TEXTS, zip(units.tolist(), ustate.tolist())))
+    assert got["10"] == (10, 0) and got["3.0"] == (3, 0) and got["2.5"] == (0, 5)
+    assert got["0"] == (0, 4) and got["-3"] == (0, 4) and got["-0.5"] == (0, 4)
+    # a non-ASCII value: the polars path, same rules (NO-BREAK SPACE is a Unicode blank)
+    cents, state = money_cents(_text_column(["\u00a012.50", "3"]), 2)
+    assert cents.tolist() == [1250, 300] and state.tolist() == [0, 0]
 
 
 def test_member_ids_compiled_pass_matches_arrow_text_rules():
