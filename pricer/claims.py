@@ -648,7 +648,9 @@ def _member_ids(col: pa.ChunkedArray, n: int, numbers: bool = False
     if _family(col.type) != _TEXT:
         col = pc.cast(col, pa.string())
     if not pa.types.is_dictionary(col.type):
-        col = pc.dictionary_encode(col)
+        # one chunk: Arrow gives every chunk of an encoded chunked array the whole dictionary,
+        # which the loop below would then read once per chunk
+        col = pa.chunked_array([pc.dictionary_encode(col.combine_chunks())])
     state = np.empty(n, np.uint8)
     number = np.empty(n if numbers else 0, np.int32)
     no_numbers = np.zeros(1, np.int32)
