@@ -257,6 +257,8 @@ def _cost_share_text(row: dict, result) -> list[str]:
     payer paid. The balances met before the line are not kept: see ``result.accumulators``."""
     from pricer.plans import COPAY_CATEGORIES, PROVIDER_ALIASES, copay_category
     out = []
+    if row["line_status"] != "priced":  # denied and rejected lines take no cost share
+        return out
     given = any(row.get(c) is not None for c in ("deductible", "copay", "coinsurance"))
     plans = getattr(result, "plans", None)
     plan = plans.lookup(row["plan_id"]) if plans is not None and row.get("plan_id") else None

@@ -106,6 +106,10 @@ class PricingResult:
     accumulators : polars.DataFrame
         Benefit-plan balances after the run (docs/cost_share.md): one row per member, plan
         and plan year; no rows when no line names a plan.
+    plans : Plans or None
+        The benefit plans the lines were priced with (``explain`` quotes their terms).
+    table : pyarrow.Table
+        The priced lines in Arrow; once ``lines`` is built, its Arrow view.
     """
 
     def __init__(self, table: pa.Table, adjustments_table, contract=None, schedules=None,
