@@ -441,6 +441,7 @@ class Progress:
     done: int = 0
     parts: int = 0
     t0: float = field(default_factory=time.perf_counter)
+    what: str = "lines"    # what ``rows`` counts
 
     def update(self, rows: int, n_parts: int) -> None:
         self.done += rows
@@ -451,8 +452,8 @@ class Progress:
         if self.total:
             left = max(self.total - self.done, 0) / rate if rate > 0 else 0
             eta = f", ETA {dt.timedelta(seconds=round(left))}"
-        text = (f"{self.parts}/{n_parts} parts, {self.done:,} lines, "
-                f"{rate / 1000:,.0f} k lines/s{eta}")
+        text = (f"{self.parts}/{n_parts} parts, {self.done:,} {self.what}, "
+                f"{rate / 1000:,.0f} k {self.what}/s{eta}")
         if getattr(self.stream, "isatty", lambda: False)():
             frac = self.done / self.total if self.total else self.parts / n_parts
             bar = "#" * int(30 * min(frac, 1)) + "." * (30 - int(30 * min(frac, 1)))
@@ -613,6 +614,8 @@ def run_batch(inputs, out, contract=None, schedules_root=None, *, batch_rows: in
         if plans is not None and accumulated is None:
             manifest["accumulation"] = _accumulate(parts, job, balances, client, bar)
             _write_json(manifest_path, manifest)
+            if bar is not None:  # the pricing pass's lines/s and ETA count from here
+                bar.t0 = time.perf_counter()
         if client is not None:
             _run_dask(todo, job, record, client)
         else:
@@ -694,12 +697,22 @@ def _accumulate(parts, job, balances, client, bar) -> dict:
     balances ``OUT/accumulators.parquet``; returns the manifest's record of those files."""
     from pricer.benefits import accumulate_plan_lines, no_plan_lines
     t0 = time.perf_counter()
+    # the first pass reports per part as the pricing pass does, counting plan lines
+    first = Progress(None, stream=bar.stream, what="plan lines") if bar is not None else None
+
+    def read(table):
+        if first is not None:
+            first.update(table.num_rows if table is not None else 0, len(parts))
+        return table
     if client is not None:
+        from distributed import as_completed
         futures = [client.submit(plan_part, p, job, key=f"plan-{p.name}-{job.key[:16]}",
                                  pure=False) for p in parts]
+        for future in as_completed(futures):
+            read(future.result())
         tables = client.gather(futures)
     else:
-        tables = [plan_part(p, job) for p in parts]
+        tables = [read(plan_part(p, job)) for p in parts]
     present = [t for t in tables if t is not None and t.num_rows]
     lines = pa.concat_tables(present) if present else no_plan_lines()
     shares, ending = accumulate_plan_lines(lines, job.plans, balances)

@@ -349,7 +349,18 @@ def test_batch_command_with_plans_carries_balances(plan_inputs, tmp_path, capsys
     args = ["reprice", str(batch), "-o", str(tmp_path / "out"), "--plans", plans,
             "--accumulators-out", str(tmp_path / "next.csv"), "--batch-rows", "2000"]
     assert main(args) == 0
-    assert "accumulated" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "accumulated" in err
+    # both passes report part by part: the first in plan lines, then the pricing in lines
+    # (its rate and ETA counted from the end of the accumulation), no IDs either time
+    first, _, second = err.partition("accumulated")
+    n_parts = len(list((tmp_path / "out" / "lines").glob("*.parquet")))
+    assert first.count(" plan lines/s") == n_parts and f"{n_parts}/{n_parts} parts" in first
+    assert second.count(" k lines/s") == n_parts
+    frame = pl.read_parquet(batch) if Path(batch).is_file() else \
+        pl.concat([pl.read_parquet(f) for f in sorted(Path(batch).glob("*.parquet"))])
+    ids = set(frame["member_id"].cast(pl.String)) | set(frame["subscriber_id"].cast(pl.String))
+    assert not ids & set(err.split())
     written = pl.read_csv(tmp_path / "next.csv", infer_schema=False)
     own = pl.read_parquet(tmp_path / "out" / "accumulators.parquet").cast(pl.String)
     assert written.equals(own.select(written.columns)) and written.height > 0
