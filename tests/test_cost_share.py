@@ -426,3 +426,25 @@ def test_whatif_compares_benefit_designs(at_charges, tmp_path):
         paid = pricer.price(lines, contract=contract).lines["paid_amount"].sum()
         assert table[f"paid_{name}"].sum() == paid
     assert table["paid_low"].sum() > table["paid_high"].sum()
+
+
+@pytest.mark.parametrize("case", ["families", "large_groups", "wide_keys"])
+def test_accumulation_order_is_group_date_claim_line_then_input_order(case):
+    """The walk's order (one packed integer key sorted stably; np.lexsort when the keys do
+    not fit one integer) is a stable sort by (group, date of service, claim rank, line
+    number): lines that tie keep their input order."""
+    from pricer.benefits import _accumulation_order
+    rng = np.random.default_rng(3)
+    n = 20_000
+    n_groups = 40 if case == "large_groups" else 6_000  # ~500 lines a group
+    group = rng.integers(0, n_groups, n)
+    group[rng.random(n) < 0.1] = -1  # lines without a plan are not selected
+    dos = rng.integers(20_000, 20_030, n).astype(np.int32)
+    claim = rng.integers(0, 300, n)
+    if case == "wide_keys":
+        claim = claim << 50  # group, dos, claim and line no longer fit one int64
+    line = rng.integers(1, 4, n)  # many exact ties
+    sel = np.flatnonzero(group >= 0)
+    order = _accumulation_order(sel, group, dos, claim, line)
+    want = sel[np.lexsort((line[sel], claim[sel], dos[sel], group[sel]))]  # stable
+    assert np.array_equal(order, want)
