@@ -365,9 +365,9 @@ def _ascii_text(col) -> list[tuple] | None:
     return out
 
 
-def _text_numbers(kernel, col, n: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Values and states of ASCII text numbers by a columns_nb kernel (text_cents or
-    text_units), in one compiled pass per chunk; None when the text is not plain ASCII."""
+def _text_numbers(col, n: int, units: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """Cents (or whole ``units``) and states of ASCII text numbers, in one compiled pass per
+    chunk (columns_nb.text_numbers); None when the text is not plain ASCII."""
     chunks = _ascii_text(col)
     if chunks is None:
         return None
@@ -375,7 +375,7 @@ def _text_numbers(kernel, col, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     state = np.empty(n, np.uint8)
     start = 0
     for offsets, data, bits, bit_offset in chunks:
-        kernel(values, state, start, offsets, data, bits, bit_offset)
+        cnb.text_numbers(values, state, start, offsets, data, bits, bit_offset, units)
         start += len(offsets) - 1
     return values, state
 
@@ -414,7 +414,7 @@ def money_cents(col: pa.ChunkedArray | None, n: int) -> tuple[np.ndarray, np.nda
         values, state = _integers(col, n)
         return values * 100, state
     if fam == _TEXT:  # CSV: one compiled pass over the text (the polars path below is slow)
-        read = _text_numbers(cnb.text_cents, col, n)
+        read = _text_numbers(col, n, units=False)
         if read is not None:
             return read
     s = _series(col)
@@ -472,7 +472,7 @@ def units_values(col: pa.ChunkedArray, n: int) -> tuple[np.ndarray, np.ndarray]:
         v, missing = _integers(col, n)
         return v, np.where(missing == 1, 1, np.where(v < 1, 4, 0)).astype(np.uint8)
     if fam == _TEXT:
-        read = _text_numbers(cnb.text_units, col, n)
+        read = _text_numbers(col, n, units=True)
         if read is not None:
             return read
     s = _series(col)

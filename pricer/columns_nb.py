@@ -193,29 +193,14 @@ def _decimal_text(data, a, b):
 
 
 @njit(cache=True)
-def text_cents(cents_out, state_out, start, offsets, data, bits, bit_offset):
-    """Cents of money written as ASCII text. State: 0 ok, 1 blank or null, 2 not a number,
-    3 a fraction of a cent (cents then hold the whole cents, as the text's first two
-    fraction digits give them)."""
-    has_bits = bits.shape[0] > 0
-    for i in range(offsets.shape[0] - 1):
-        k = start + i
-        cents_out[k] = 0
-        if not _is_valid(bits, bit_offset + i, has_bits):
-            state_out[k] = 1
-            continue
-        state, neg, whole, first2, rest = _decimal_text(data, offsets[i], offsets[i + 1])
-        if state == 0:
-            cents = whole * 100 + first2
-            cents_out[k] = -cents if neg else cents
-            state = 3 if rest else 0
-        state_out[k] = state
+def text_numbers(values_out, state_out, start, offsets, data, bits, bit_offset, units):
+    """Numbers written as ASCII text: money in cents, or with ``units`` whole units.
 
-
-@njit(cache=True)
-def text_units(values_out, state_out, start, offsets, data, bits, bit_offset):
-    """Whole units written as ASCII text. State: 0 ok, 1 blank or null, 2 not a number,
-    4 below one (zero, negative, 0.x), 5 a fraction; values 0 unless ok."""
+    Money state: 0 ok, 1 blank or null, 2 not a number, 3 a fraction of a cent (the value
+    then holds the whole cents the text's first two fraction digits give). Units state: 0 ok,
+    1 blank or null, 2 not a number, 4 below one (zero, negative, 0.x), 5 a fraction; the
+    value 0 unless ok.
+    """
     has_bits = bits.shape[0] > 0
     for i in range(offsets.shape[0] - 1):
         k = start + i
@@ -224,13 +209,17 @@ def text_units(values_out, state_out, start, offsets, data, bits, bit_offset):
             state_out[k] = 1
             continue
         state, neg, whole, first2, rest = _decimal_text(data, offsets[i], offsets[i + 1])
-        if state == 0:
+        if state == 0 and units:
             if neg or whole < 1:
                 state = 4
             elif first2 != 0 or rest:
                 state = 5
             else:
                 values_out[k] = whole
+        elif state == 0:
+            cents = whole * 100 + first2
+            values_out[k] = -cents if neg else cents
+            state = 3 if rest else 0
         state_out[k] = state
 
 
