@@ -14,8 +14,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pricer.benefits_nb import (accumulate_nb, family_groups_nb, member_codes_nb, plan_years_nb,
-                                sort_key_bounds_nb, sort_key_nb)
+from pricer.benefits_nb import (BLOCK, accumulate_nb, family_groups_nb, member_codes_nb,
+                                plan_years_nb, sort_key_bounds_nb, sort_key_nb)
 from pricer.claims import InputError, money_cents
 from pricer.vocabulary import LOBS, MEDICARE_LOBS, PRICED
 
@@ -44,8 +44,10 @@ class BenefitLines:
     fstart_oop: np.ndarray
     numbers: np.ndarray         # int64: member and family codes -> the ID as a number
     balances: pl.DataFrame | None  # the starting balances as given (checked)
-    ded_after: np.ndarray = None   # kernel outputs: member accumulators after each line
+    slot_line: np.ndarray = None   # kernel outputs: ending balance rows packed per block
+    ded_after: np.ndarray = None   # (accumulate_nb): the member's last line, its balances
     oop_after: np.ndarray = None
+    block_rows: np.ndarray = None  # rows of each block
     last: np.ndarray = None        # bool: the last line of its (member, plan, plan year)
 
 
@@ -117,7 +119,6 @@ def walk(sel, members, subscribers, subscriber_given, dos, plan, claim, line, pl
     ``claim`` ranks the lines' claims in claim_id order and ``line`` is their line number;
     ``members`` and ``subscribers`` (or None) are the IDs as numbers (int32, -1 not valid).
     """
-    n = len(plan)
     family = members if subscribers is None else \
         np.where(subscriber_given & (subscribers >= 0), subscribers, members)
     member, family, numbers = member_codes_nb(sel, members, family)
@@ -135,9 +136,11 @@ def walk(sel, members, subscribers, subscriber_given, dos, plan, claim, line, pl
                      fstart_ded=zeros, fstart_oop=zeros, numbers=numbers, balances=None)
     if balances is not None:
         _starting_balances(b, read_balances(balances, plans, source), plan)
-    b.ded_after = np.zeros(n, np.int64)
-    b.oop_after = np.zeros(n, np.int64)
-    b.last = np.zeros(n, np.bool_)
+    m = len(order)  # room for a row per line; only the rows are touched (accumulate_nb)
+    b.slot_line = np.empty(m, np.int64)
+    b.ded_after = np.empty(m, np.int64)
+    b.oop_after = np.empty(m, np.int64)
+    b.block_rows = np.zeros((len(fam_starts) - 1 + BLOCK - 1) // BLOCK, np.int64)
     return b
 
 
@@ -263,7 +266,10 @@ def read_balances(balances, plans, source: str = "accumulators") -> pl.DataFrame
 def ending_balances(b: BenefitLines, enc) -> pl.DataFrame:
     """Accumulators after the run: one row per member, plan and plan year touched or given."""
     from pricer.result import decimal_array
-    rows = np.flatnonzero(b.last)
+    firsts = b.fam_starts[:-1][::BLOCK]  # where each block's rows begin
+    packed = np.concatenate([np.arange(a, a + k) for a, k in zip(firsts, b.block_rows)]) \
+        if len(b.block_rows) else np.zeros(0, np.int64)
+    rows = b.slot_line[packed]
     ids = pl.Series(b.plans.ids, dtype=pl.String)
 
     def text(codes):  # member codes -> IDs as the lines give them, normalised
@@ -273,8 +279,8 @@ def ending_balances(b: BenefitLines, enc) -> pl.DataFrame:
         "subscriber_id": text(b.family[rows]),
         "plan_id": ids.gather(enc.plan[rows]),
         "plan_year": pl.Series(b.year[rows], dtype=pl.Int32),
-        "deductible_met": pl.from_arrow(decimal_array(b.ded_after[rows], 2)),
-        "out_of_pocket_met": pl.from_arrow(decimal_array(b.oop_after[rows], 2)),
+        "deductible_met": pl.from_arrow(decimal_array(b.ded_after[packed], 2)),
+        "out_of_pocket_met": pl.from_arrow(decimal_array(b.oop_after[packed], 2)),
     })
     if b.balances is not None and not b.balances.is_empty():
         kept = b.balances.join(touched, on=["member_id", "plan_id", "plan_year"], how="anti")
@@ -289,7 +295,8 @@ def accumulate(enc, out) -> None:
                   b.claim, enc.category, enc.provider, enc.lob, MEDICARE_BY_LOB, enc.qmb,
                   enc.shares_given, b.start_ded, b.start_oop, b.fstart_ded, b.fstart_oop,
                   p.deductible, p.family_deductible, p.coinsurance, p.oop, p.family_oop,
-                  p.preventive_full, p.copay, out, b.ded_after, b.oop_after, b.last)
+                  p.preventive_full, p.copay, out, b.slot_line, b.ded_after, b.oop_after,
+                  b.block_rows)
 
 
 # ---------------------------------------------------------------------------------------------

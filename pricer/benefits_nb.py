@@ -23,6 +23,7 @@ _kernel_cache.refresh_if_stale(__file__, vocabulary.__file__, plans.__file__, pr
 _F_QMB = F["qmb_cost_share_not_billable"]
 _F_MEDICAID_COPAY = F["medicaid_copay_waived"]
 _UNLIMITED = np.int64(1) << 62
+BLOCK = 4_096  # groups of families per parallel task of accumulate_nb
 
 
 @njit(cache=True, inline="always")
@@ -53,8 +54,8 @@ def _room(limit, met):
 def _families(g0, g1, fam_starts, order, member, family, plan, year, dos, claim, category,
               provider,
               lob, medicare, qmb, given, start_ded, start_oop, fstart_ded, fstart_oop,
-              p_ded, p_fded, p_coins, p_oop, p_foop, p_prev, p_copay, o, ded_after, oop_after,
-              last):
+              p_ded, p_fded, p_coins, p_oop, p_foop, p_prev, p_copay, o, slot_line, ded_after,
+              oop_after):
     longest = 0
     for g in range(g0, g1):
         longest = max(longest, fam_starts[g + 1] - fam_starts[g])
@@ -71,6 +72,7 @@ def _families(g0, g1, fam_starts, order, member, family, plan, year, dos, claim,
     f_year = np.empty(longest, np.int64)
     f_ded = np.empty(longest, np.int64)
     f_oop = np.empty(longest, np.int64)
+    at = fam_starts[g0]  # the block's balance rows go, packed, where its lines begin
     for g in range(g0, g1):
         nm = 0
         nf = 0
@@ -166,32 +168,39 @@ def _families(g0, g1, fam_starts, order, member, family, plan, year, dos, claim,
             m_oop[s] += d + cp + co
             f_oop[f] += d + cp + co
         for k in range(nm):  # the member's balances after its last line of the key
-            i = m_last[k]
-            last[i] = True
-            ded_after[i] = m_ded[k]
-            oop_after[i] = m_oop[k]
+            slot_line[at] = m_last[k]
+            ded_after[at] = m_ded[k]
+            oop_after[at] = m_oop[k]
+            at += 1
+    return at - fam_starts[g0]
 
 
 @njit(cache=True, parallel=True)
 def accumulate_nb(fam_starts, order, member, family, plan, year, dos, claim, category, provider,
                   lob,
                   medicare, qmb, given, start_ded, start_oop, fstart_ded, fstart_oop, p_ded,
-                  p_fded, p_coins, p_oop, p_foop, p_prev, p_copay, o, ded_after, oop_after, last):
+                  p_fded, p_coins, p_oop, p_foop, p_prev, p_copay, o, slot_line, ded_after,
+                  oop_after, block_rows):
     """Cost shares of the plan lines (docs/cost_share.md, "Cost share of a line").
 
     ``order`` lists the plan lines group by group in accumulation order, ``fam_starts``
     where each group begins (then its end): a group is every line of members linked through
-    their families (benefits.family_groups), usually one family. Writes the lines' cost shares, payment,
-    liability and flags into ``o``; ``last`` marks the last line of each (member, plan, plan
-    year) and ``ded_after`` / ``oop_after`` hold, at that line, the member's balances.
+    their families (benefits.family_groups), usually one family. Writes the lines' cost
+    shares, payment, liability and flags into ``o``.
+
+    The ending balances, one row per (member, plan, plan year), are packed per block of
+    ``BLOCK`` groups where the block's lines begin in walk order: rows ``fam_starts[first
+    group] ..`` of ``slot_line`` (the member's last line), ``ded_after`` and ``oop_after``
+    (its balances after it); ``block_rows`` counts them. A block has no more rows than lines,
+    and only the rows are written: fresh memory is slow to touch the first time.
     """
     k = fam_starts.shape[0] - 1
-    block = 4_096
-    for b in prange((k + block - 1) // block):
-        _families(b * block, min(k, (b + 1) * block), fam_starts, order, member, family, plan,
-                  year, dos, claim, category, provider, lob, medicare, qmb, given, start_ded, start_oop,
-                  fstart_ded, fstart_oop, p_ded, p_fded, p_coins, p_oop, p_foop, p_prev,
-                  p_copay, o, ded_after, oop_after, last)
+    for b in prange((k + BLOCK - 1) // BLOCK):
+        block_rows[b] = _families(
+            b * BLOCK, min(k, (b + 1) * BLOCK), fam_starts, order, member, family, plan, year,
+            dos, claim, category, provider, lob, medicare, qmb, given, start_ded, start_oop,
+            fstart_ded, fstart_oop, p_ded, p_fded, p_coins, p_oop, p_foop, p_prev, p_copay, o,
+            slot_line, ded_after, oop_after)
 
 
 @njit(cache=True)

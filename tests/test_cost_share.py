@@ -448,3 +448,35 @@ def test_accumulation_order_is_group_date_claim_line_then_input_order(case):
     order = _accumulation_order(sel, group, dos, claim, line)
     want = sel[np.lexsort((line[sel], claim[sel], dos[sel], group[sel]))]  # stable
     assert np.array_equal(order, want)
+
+
+def test_ending_balances_are_the_sums_of_the_lines_shares_over_many_blocks(contract,
+                                                                           schedules):
+    """Ending balances are packed per block of 4,096 family groups by the kernel; with more
+    groups than one block, every (member, plan, year) row still equals the sum of its lines'
+    applied deductible and cost shares (no starting balances; plan years from January)."""
+    from pricer.benefits_nb import BLOCK
+    from pricer.synth import synth_claims
+    plans = pricer.Plans.from_dict({"plan": {
+        "A": {"deductible": 200, "coinsurance": 0.2, "out_of_pocket_max": 900,
+              "copays": {"office_visit": 20}},
+        "B": {"deductible": 50, "family_deductible": 100, "coinsurance": 0.1}}})
+    claims = synth_claims(90_000, seed=8, plans=plans.ids, schedules=schedules)
+    result = pricer.price(claims, contract, schedules, plans=plans)
+    assert claims["subscriber_id"].n_unique() > BLOCK  # several blocks of families
+    lines = result.lines.filter((pl.col("line_status") == "priced") &
+                                (pl.col("allowed_amount") > 0))
+    want = lines.group_by(
+        pl.col("member_id"), pl.col("plan_id").cast(pl.String),
+        pl.col("date_of_service").dt.year().cast(pl.Int32).alias("plan_year"),
+    ).agg(
+        pl.col("deductible_applied").sum().alias("deductible_met"),
+        (pl.col("deductible_applied") + pl.col("copay_applied") + pl.col("coinsurance_applied"))
+        .sum().alias("out_of_pocket_met"),
+    ).sort("member_id", "plan_id", "plan_year")
+    got = result.accumulators.select(want.columns).sort("member_id", "plan_id", "plan_year")
+    assert got.height == want.height
+    assert got.with_columns(pl.col("deductible_met", "out_of_pocket_met").cast(pl.String)) \
+        .equals(want.with_columns(pl.col("deductible_met", "out_of_pocket_met")
+                                  .cast(pl.String)))
+    assert (got["deductible_met"] > 0).any()
