@@ -347,8 +347,25 @@ def no_plan_lines() -> pa.Table:
 
 
 def _wide(values: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.stack([values, np.where(values < 0, -1, 0)], axis=1),
-                                dtype=np.int64)
+    """Cents as the kernel's ``[n, 2]`` decimal128 words (value, sign extension)."""
+    out = np.empty((len(values), 2), np.int64)
+    out[:, 0] = values
+    np.right_shift(out[:, 0], 63, out=out[:, 1])
+    return out
+
+
+def _claim_id_ranks(col: pa.ChunkedArray) -> np.ndarray:
+    """Dense ranks (from 0) of claim IDs in sort order. IDs that come in runs of increasing
+    value (as extracts sorted by claim deliver them) are ranked by one pass over the text
+    (claims.claim_groups); others are sorted."""
+    from pricer.claims import claim_groups
+    if len(col) == 0:
+        return np.zeros(0, np.int64)
+    groups, _, in_order = claim_groups(col, ranked=True)
+    if in_order:
+        return groups.astype(np.int64)
+    return np.asarray(pc.rank(col, sort_keys="ascending", tiebreaker="dense").to_numpy(),
+                      np.int64) - 1
 
 
 def accumulate_plan_lines(lines: pa.Table, plans, balances=None,
@@ -365,9 +382,7 @@ def accumulate_plan_lines(lines: pa.Table, plans, balances=None,
     n = lines.num_rows
     arr = {k: lines.column(k).to_numpy().astype(t) for k, t in
            {**_LINE_INPUTS, **_LINE_OUTPUTS}.items()}
-    claim = np.asarray(pc.rank(lines.column("claim_id"), sort_keys="ascending",
-                               tiebreaker="dense").to_numpy(), np.int64) if n else \
-        np.zeros(0, np.int64)
+    claim = _claim_id_ranks(lines.column("claim_id"))
     line = lines.column("line_number").to_numpy().astype(np.int64)
     taking_part = (arr["status"] == PRICED) & (lines.column("allowed").to_numpy() > 0)
     members, subscribers = (lines.column(k).to_numpy().astype(np.int32)
@@ -378,7 +393,7 @@ def accumulate_plan_lines(lines: pa.Table, plans, balances=None,
     # the kernel's output record, only the fields the accumulator reads or writes filled
     out = allocate_out(0)._replace(
         status=arr["status"], method=arr["method"], flags=arr["flags"].copy(),
-        **{k: _wide(lines.column(k).to_numpy().astype(np.int64)) for k in _WIDE_OUTPUTS})
+        **{k: _wide(lines.column(k).to_numpy()) for k in _WIDE_OUTPUTS})
     accumulate(enc, out)
     shares = pa.table({"row": lines.column("row"),
                        **{k: pa.array(getattr(out, k)[:, 0]) for k in SHARE_COLUMNS[1:-1]},

@@ -480,3 +480,23 @@ def test_ending_balances_are_the_sums_of_the_lines_shares_over_many_blocks(contr
         .equals(want.with_columns(pl.col("deductible_met", "out_of_pocket_met")
                                   .cast(pl.String)))
     assert (got["deductible_met"] > 0).any()
+
+
+@pytest.mark.parametrize("ordered", [True, False])
+def test_batch_claim_ranks_in_claim_id_order(ordered):
+    """The batch's accumulation ranks claim IDs over the whole input: one pass over the text
+    when they come in increasing runs (a claim's lines together), a sort otherwise; both
+    give the dense sort ranks."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from pricer.benefits import _claim_id_ranks
+    rng = np.random.default_rng(9)
+    ids = np.sort(rng.choice(10**6, 3_000, replace=False))
+    lines = np.repeat(ids, rng.integers(1, 4, len(ids)))
+    if not ordered:
+        rng.shuffle(lines)
+    text = [f"C{v:09d}" for v in lines]
+    col = pa.chunked_array([pa.array(text[:1000]), pa.array(text[1000:])])
+    want = pc.rank(col, sort_keys="ascending", tiebreaker="dense").to_numpy() - 1
+    assert np.array_equal(_claim_id_ranks(col), want)
