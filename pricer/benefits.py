@@ -327,8 +327,10 @@ def plan_line_table(table: pa.Table, enc, out, first_row: int = 0) -> pa.Table:
                (("member", enc.member_number), ("subscriber", enc.subscriber_number))}
     cols = {"row": pa.array(sel + first_row, pa.int64()), **numbers, "claim_id": claim_id,
             "line_number": line}
-    cols.update({k: pa.array(getattr(enc, k)[sel].astype(t)) for k, t in _LINE_INPUTS.items()})
-    cols.update({k: pa.array(getattr(out, k)[sel].astype(t)) for k, t in _LINE_OUTPUTS.items()})
+    cols.update({k: pa.array(getattr(enc, k)[sel].astype(t, copy=False))
+                 for k, t in _LINE_INPUTS.items()})
+    cols.update({k: pa.array(getattr(out, k)[sel].astype(t, copy=False))
+                 for k, t in _LINE_OUTPUTS.items()})
     cols.update({k: pa.array(getattr(out, k)[sel, 0]) for k in _WIDE_OUTPUTS})
     return pa.table(cols)
 
@@ -352,6 +354,13 @@ def _wide(values: np.ndarray) -> np.ndarray:
     out[:, 0] = values
     np.right_shift(out[:, 0], 63, out=out[:, 1])
     return out
+
+
+def _numpy(col: pa.ChunkedArray, dtype) -> np.ndarray:
+    """A column as a writable numpy array of ``dtype``, copied once at most (the kernels are
+    compiled for writable arrays; a one-chunk column's view is read-only)."""
+    a = col.to_numpy().astype(dtype, copy=False)
+    return a if a.flags.writeable else a.copy()
 
 
 def _claim_id_ranks(col: pa.ChunkedArray) -> np.ndarray:
@@ -380,13 +389,11 @@ def accumulate_plan_lines(lines: pa.Table, plans, balances=None,
 
     from pricer.pricing_nb import allocate_out
     n = lines.num_rows
-    arr = {k: lines.column(k).to_numpy().astype(t) for k, t in
-           {**_LINE_INPUTS, **_LINE_OUTPUTS}.items()}
+    arr = {k: _numpy(lines.column(k), t) for k, t in {**_LINE_INPUTS, **_LINE_OUTPUTS}.items()}
     claim = _claim_id_ranks(lines.column("claim_id"))
-    line = lines.column("line_number").to_numpy().astype(np.int64)
+    line = _numpy(lines.column("line_number"), np.int64)
     taking_part = (arr["status"] == PRICED) & (lines.column("allowed").to_numpy() > 0)
-    members, subscribers = (lines.column(k).to_numpy().astype(np.int32)
-                            for k in ("member", "subscriber"))
+    members, subscribers = (_numpy(lines.column(k), np.int32) for k in ("member", "subscriber"))
     b = walk(np.flatnonzero(taking_part), members, subscribers, arr["subscriber_given"],
              arr["dos"], arr["plan"], claim, line, plans, balances, source)
     enc = SimpleNamespace(benefits=b, **{k: arr[k] for k in _LINE_INPUTS})
