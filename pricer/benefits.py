@@ -48,7 +48,6 @@ class BenefitLines:
     ded_after: np.ndarray = None   # (accumulate_nb): the member's last line, its balances
     oop_after: np.ndarray = None
     block_rows: np.ndarray = None  # rows of each block
-    last: np.ndarray = None        # bool: the last line of its (member, plan, plan year)
 
 
 def plan_years(dos: np.ndarray, plan: np.ndarray, plans) -> np.ndarray:
@@ -388,7 +387,6 @@ def accumulate_plan_lines(lines: pa.Table, plans, balances=None,
     from types import SimpleNamespace
 
     from pricer.pricing_nb import allocate_out
-    n = lines.num_rows
     arr = {k: _numpy(lines.column(k), t) for k, t in {**_LINE_INPUTS, **_LINE_OUTPUTS}.items()}
     claim = _claim_id_ranks(lines.column("claim_id"))
     line = _numpy(lines.column("line_number"), np.int64)
