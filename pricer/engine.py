@@ -38,6 +38,9 @@ def run_kernel(enc, arrays, out=None, shares=None):
     saves the first-touch cost of fresh memory. ``shares`` (the streamed batch's plan cost
     shares accumulated over the whole input: (table, first row)) replace the accumulation.
     """
+    if out is not None:  # reused: COB and sequestration start from zero (allocate_out)
+        out.cob[:] = 0
+        out.seq[:] = 0
     out = price_kernels(enc, arrays, out)
     if shares is not None:
         apply_shares(out, shares[0], shares[1], enc.n)

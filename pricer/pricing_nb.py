@@ -57,7 +57,9 @@ def allocate_out(n: int) -> KernelOut:
         policy_step=a(np.uint8), fee_cut=a(np.int64), fee_num=a(np.int64), mult=a(np.uint8),
         rvu_status=a(np.uint8), bilat=a(np.uint8), claim_step=a(np.uint8),
         mue_denied=a(np.int64), mp_part=a(np.int64), mp_key=a(np.int32), pom=a(np.int32),
-        cob=wide(), seq=wide(),
+        # zero until settle_payers_nb writes them: most runs have neither COB nor
+        # sequestration, and zeros from np.zeros cost no memory until written
+        cob=np.zeros((n, 2), np.int64), seq=np.zeros((n, 2), np.int64),
     )
 
 
@@ -727,8 +729,8 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         o.mp_part[i] = mp_part
         o.mp_key[i] = mp_key
         o.pom[i] = pom if status == PRICED else 0
-        _put_wide(o.cob, i, 0)  # coordination of benefits and sequestration: benefits_nb
-        _put_wide(o.seq, i, 0)
+        # o.cob and o.seq (coordination of benefits, sequestration) are benefits_nb's: zero
+        # unless it runs (allocate_out)
 
 
 @njit(cache=True, parallel=True)

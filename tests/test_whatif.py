@@ -179,3 +179,17 @@ def test_rollup_of_groups_equals_pricing_with_fewer_groups(claims, contract, pro
     for by in ([], ["line_of_business"]):
         direct = pricer.compare(claims, scenarios, by=by, schedules=schedules)
         assert_frame_equal(rollup(fine, by), direct)  # values and dtypes
+
+
+def test_scenarios_after_a_sequestered_one_start_clean(claims, contract, schedules):
+    """Scenarios share the kernel's output arrays: with and without Medicare sequestration,
+    in either order, each scenario's payments equal a separate run's."""
+    sequestered = contract.replace_lob("medicare", sequestration="0.02")
+    t = pricer.compare(claims, {"sequestered": sequestered, "plain": contract,
+                                "again": sequestered}, by=["line_of_business"],
+                       schedules=schedules)
+    for name, c in (("sequestered", sequestered), ("plain", contract), ("again", sequestered)):
+        expected = totals_by(pricer.price(claims, c, schedules), ["line_of_business"])
+        assert t[f"paid_{name}"].to_list() == expected["paid"].to_list(), name
+    medicare = t.filter(pl.col("line_of_business") == "medicare")
+    assert medicare["paid_sequestered"][0] < medicare["paid_plain"][0]
