@@ -81,6 +81,50 @@ class InputError(ValueError):
 # ---------------------------------------------------------------------------------------------
 # reading
 
+def _all_null_columns(metadata, schema: pa.Schema, wanted: list[str]) -> set[str]:
+    """Flat fixed-width or text columns whose Parquet statistics say every value is null in
+    every row group (an optional column the extract leaves empty): they need no reading."""
+    empty = set()
+    if metadata.num_rows == 0 or metadata.num_row_groups == 0:
+        return empty
+    leaf = {metadata.schema.column(j).path: j for j in range(metadata.num_columns)}
+    for name in wanted:
+        j = leaf.get(name)
+        if j is None or name not in schema.names or _null_column(schema.field(name).type, 0) \
+                is None:
+            continue
+        for g in range(metadata.num_row_groups):
+            rg = metadata.row_group(g)
+            st = rg.column(j).statistics
+            if st is None or not st.has_null_count or st.null_count != rg.num_rows:
+                break
+        else:
+            empty.add(name)
+    return empty
+
+
+def _null_column(t: pa.DataType, n: int) -> pa.Array | None:
+    """``n`` nulls of type ``t`` on buffers of zeros from ``np.zeros``, which cost no memory
+    until written (``pa.nulls`` fills its buffers); None for a type not handled here."""
+    validity = pa.py_buffer(np.zeros((n + 7) // 8, np.uint8))
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        offsets = np.zeros(n + 1, np.int64 if pa.types.is_large_string(t) else np.int32)
+        return pa.Array.from_buffers(t, n, [validity, pa.py_buffer(offsets), pa.py_buffer(b"")],
+                                     null_count=n)
+    if pa.types.is_boolean(t):
+        return pa.Array.from_buffers(t, n, [validity, validity], null_count=n)
+    if pa.types.is_nested(t) or pa.types.is_dictionary(t) or pa.types.is_null(t):
+        return None
+    try:
+        width = t.bit_width
+    except ValueError:  # binary, views and other variable-width types
+        return None
+    if width < 8 or width % 8:
+        return None
+    data = pa.py_buffer(np.zeros(n * width // 8, np.uint8))
+    return pa.Array.from_buffers(t, n, [validity, data], null_count=n)
+
+
 def read_claims(claims, *, columns: list[str] | None = None) -> tuple[pa.Table, str, bool]:
     """Read any supported claims source into a pyarrow table.
 
@@ -99,9 +143,17 @@ def read_claims(claims, *, columns: list[str] | None = None) -> tuple[pa.Table, 
                 # Not for near-unique columns (claim IDs, NPIs): a dictionary there costs more.
                 text_cols = [f.name for f in schema if f.name in DICTIONARY_COLUMNS and
                              (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
-                table = pq.read_table(path, read_dictionary=text_cols, columns=columns)
+                wanted = list(columns) if columns is not None else schema.names
+                metadata = pq.read_metadata(path)
+                empty = _all_null_columns(metadata, schema, wanted)
+                table = pq.read_table(path, read_dictionary=text_cols,
+                                      columns=[c for c in wanted if c not in empty])
             except (pa.ArrowInvalid, OSError) as exc:
                 raise InputError(str(path), [f"not a readable Parquet file ({exc})"]) from None
+            for i, name in enumerate(wanted):  # back in their places, as null columns
+                if name in empty:
+                    field = schema.field(name)
+                    table = table.add_column(i, field, _null_column(field.type, metadata.num_rows))
             return table, str(path), False
         if suffix in (".csv", ".txt"):
             try:

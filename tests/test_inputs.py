@@ -78,3 +78,25 @@ def test_lines_take_over_the_arrow_table(claims, contract, schedules, tmp_path):
     assert repr(second) == f"PricingResult({claims.height} lines)"
     assert second.lines.equals(lines)
     _same(second, pricer.price(claims, contract, schedules).lines)
+
+
+def test_all_null_parquet_columns_are_not_read(claims, contract, schedules, tmp_path):
+    """Columns whose Parquet statistics say they are all null in every row group (optional
+    columns an extract leaves empty) come back as nulls of their type, in their place,
+    without reading them; the lines price as when they are read."""
+    import pyarrow.parquet as pq
+
+    from pricer.claims import _all_null_columns, read_claims
+    frame = claims.with_columns(
+        pl.lit(None, pl.Decimal(18, 2)).alias("copay"), pl.lit(None, pl.String).alias("ndc"),
+        pl.lit(None, pl.Date).alias("received_date"))
+    path = tmp_path / "c.parquet"
+    frame.write_parquet(path, row_group_size=500)
+    schema = pq.read_schema(path)
+    empty = _all_null_columns(pq.read_metadata(path), schema, schema.names)
+    assert {"copay", "ndc", "received_date", "other_payer_paid"} <= empty
+    assert "deductible" not in empty and "claim_id" not in empty
+    table, _, _ = read_claims(path)
+    assert table.schema.names == schema.names
+    assert pl.from_arrow(table).equals(pl.read_parquet(path))
+    _same(pricer.price(path, contract, schedules), pricer.price(frame, contract, schedules).lines)
