@@ -48,8 +48,24 @@ def decimal_array(values: np.ndarray, scale: int, valid: np.ndarray | None = Non
 
 
 def names_array(codes: np.ndarray, names, valid: np.ndarray | None = None) -> pa.Array:
-    """A dictionary (categorical) array of ``names[codes]``; null where not ``valid``."""
-    idx = pa.array(np.asarray(codes, np.int32), mask=None if valid is None else ~valid)
+    """A dictionary (categorical) array of ``names[codes]``; null where not ``valid``.
+
+    The kernel's codes (0 .. len(names) - 1) are the indices as they are, viewed as signed
+    integers of their width (no conversion pass over fresh memory); validity bits are packed
+    from ``valid``."""
+    codes = np.ascontiguousarray(codes)
+    width = codes.dtype.itemsize
+    if codes.dtype.kind in "iu" and width in (1, 2, 4) and len(names) <= 1 << (8 * width - 1):
+        index_type = {1: pa.int8(), 2: pa.int16(), 4: pa.int32()}[width]
+        codes = codes.view(f"int{8 * width}")
+    else:
+        index_type, codes = pa.int32(), codes.astype(np.int32)
+    n = len(codes)
+    bits, nulls = None, 0
+    if valid is not None and not valid.all():
+        bits = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        nulls = int(n - np.count_nonzero(valid))
+    idx = pa.Array.from_buffers(index_type, n, [bits, pa.py_buffer(codes)], null_count=nulls)
     return pa.DictionaryArray.from_arrays(idx, pa.array(list(names), pa.string()))
 
 
