@@ -239,6 +239,16 @@ def _bits(arr: pa.Array) -> tuple[np.ndarray, int]:
     return np.frombuffer(arr.buffers()[0], np.uint8), arr.offset
 
 
+def _text_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string or large_string array's own offsets (``len + 1``, int32 or int64) and its
+    byte buffer, as numpy views (no copy)."""
+    off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    buffers = arr.buffers()
+    offsets = np.frombuffer(buffers[1], off_type, count=arr.offset + len(arr) + 1)[arr.offset:]
+    data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else _NO_BITS
+    return offsets, data
+
+
 def _values(arr: pa.Array, dtype, width: int = 1) -> np.ndarray:
     """A fixed-width chunk's own slots of its value buffer, as a numpy view (no copy)."""
     count = (arr.offset + len(arr)) * width
@@ -308,10 +318,7 @@ def _npi_text(col, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not (pa.types.is_large_string(col.type) or pa.types.is_string(col.type)):
         col = pc.cast(col, pa.large_string())
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-    off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    buffers = arr.buffers()
-    offsets = np.frombuffer(buffers[1], off_type, count=arr.offset + n + 1)[arr.offset:]
-    data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else _NO_BITS
+    offsets, data = _text_buffers(arr)
     valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), bool)
     return offsets.astype(np.int64, copy=False), data, valid
 
@@ -334,11 +341,7 @@ def _claim_groups(col: pa.ChunkedArray) -> tuple[np.ndarray, int, bool]:
         return np.zeros(0, np.int32), 0, True
     if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
         arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-        off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-        buffers = arr.buffers()
-        offsets = np.frombuffer(buffers[1], off_type, count=arr.offset + n + 1)[arr.offset:]
-        data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else _NO_BITS
-        return cnb.string_groups(offsets, data, *_bits(arr))
+        return cnb.string_groups(*_text_buffers(arr), *_bits(arr))
     groups, distinct = _text_dict(col)  # dictionary, integer or other text IDs
     return groups, len(distinct), False
 
@@ -388,13 +391,9 @@ def _blank_text(col, n: int) -> np.ndarray:
         idx, values = _text_dict(col)
         return _lookup(idx, [_blank(v) for v in values], True, bool)
     out = np.empty(n, bool)
-    off_type = np.int64 if pa.types.is_large_string(col.type) else np.int32
     start = 0
     for ch in _chunks(col):
-        buffers = ch.buffers()
-        offsets = np.frombuffer(buffers[1], off_type, count=ch.offset + len(ch) + 1)[ch.offset:]
-        data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else _NO_BITS
-        cnb.blank_strings(out, start, offsets, data, *_bits(ch))
+        cnb.blank_strings(out, start, *_text_buffers(ch), *_bits(ch))
         start += len(ch)
     return out
 
@@ -405,12 +404,9 @@ def _ascii_text(col) -> list[tuple] | None:
     through polars)."""
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
         return None
-    off_type = np.int64 if pa.types.is_large_string(col.type) else np.int32
     out = []
     for ch in _chunks(col):
-        buffers = ch.buffers()
-        offsets = np.frombuffer(buffers[1], off_type, count=ch.offset + len(ch) + 1)[ch.offset:]
-        data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else _NO_BITS
+        offsets, data = _text_buffers(ch)
         if len(ch) and not (data[offsets[0]:offsets[-1]] < 128).all():
             return None
         out.append((offsets, data, *_bits(ch)))
@@ -729,10 +725,7 @@ def _member_ids(col: pa.ChunkedArray, n: int, numbers: bool = False
 def _member_values(raw: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """A dictionary of member IDs: (normalised values; state and number per value, each
     with a last entry for a null line: state 1, number -1)."""
-    data = raw.buffers()[2]
-    data = np.frombuffer(data, np.uint8) if data is not None else _NO_BITS
-    offsets = np.frombuffer(raw.buffers()[1], np.int32, count=raw.offset + len(raw) + 1)
-    offsets = offsets[raw.offset:]
+    offsets, data = _text_buffers(raw)
     if (data[offsets[0]:offsets[-1]] < 128).all():  # ASCII: one compiled pass
         state, number, out_offsets, text = cnb.member_values(offsets, data, *_bits(raw))
         norm = pa.Array.from_buffers(pa.string(), len(raw), [None, pa.py_buffer(out_offsets),

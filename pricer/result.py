@@ -38,13 +38,17 @@ def decimal_array(values: np.ndarray, scale: int, valid: np.ndarray | None = Non
         words[:, 0] = values
         words[:, 1] = values >> 63  # sign extension into the high word
     n = len(words)
-    validity = None
-    nulls = 0
-    if valid is not None and not valid.all():
-        validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
-        nulls = int(n - valid.sum())
+    validity, nulls = _validity(valid, n)
     return pa.Array.from_buffers(pa.decimal128(precision, scale), n,
                                  [validity, pa.py_buffer(words)], null_count=nulls)
+
+
+def _validity(valid: np.ndarray | None, n: int) -> tuple[pa.Buffer | None, int]:
+    """Arrow validity bits packed from ``valid`` (None when every value is valid) and the
+    null count."""
+    if valid is None or valid.all():
+        return None, 0
+    return pa.py_buffer(np.packbits(valid, bitorder="little")), int(n - np.count_nonzero(valid))
 
 
 def names_array(codes: np.ndarray, names, valid: np.ndarray | None = None) -> pa.Array:
@@ -61,10 +65,7 @@ def names_array(codes: np.ndarray, names, valid: np.ndarray | None = None) -> pa
     else:
         index_type, codes = pa.int32(), codes.astype(np.int32)
     n = len(codes)
-    bits, nulls = None, 0
-    if valid is not None and not valid.all():
-        bits = pa.py_buffer(np.packbits(valid, bitorder="little"))
-        nulls = int(n - np.count_nonzero(valid))
+    bits, nulls = _validity(valid, n)
     idx = pa.Array.from_buffers(index_type, n, [bits, pa.py_buffer(codes)], null_count=nulls)
     return pa.DictionaryArray.from_arrays(idx, pa.array(list(names), pa.string()))
 

@@ -1214,17 +1214,17 @@ def synth_claims(lines: int, seed: int = 0, *, invalid_share: float = 0.0,
     cols["copay"] = _decimal(copay, has_cs)
     cols["coinsurance"] = _decimal(coins, has_cs)
     del ded, copay, coins, has_cs
-    cols["qmb"] = pl.Series(mem_qmb[member[claim_of]])
+    member_of = member[claim_of]  # each line's member (before any member_id defect)
+    cols["qmb"] = pl.Series(mem_qmb[member_of])
     cols["other_payer_paid"] = pl.repeat(None, n, dtype=_DEC, eager=True)
     if plan_ids:
         family_head, family_plan, provider_type = _plan_draws(rng_plan, n_mem, len(plan_ids),
                                                               3 * n_prov)
-        member_of = member[claim_of]
         cols["plan_id"] = _Strings(plan_ids).take(family_plan[member_of])
         cols["subscriber_id"] = members.take(family_head[member_of])
         cols["rendering_provider_type"] = _Strings(list(PROVIDER_TYPES)).take(
             provider_type[provider[claim_of]])
-        del member_of
+    del member_of
     if label_defects:
         cols[DEFECT_COLUMN] = _DEFECT_STRINGS.take(defect)
     return pl.DataFrame([s.alias(name) for name, s in cols.items()])
