@@ -14,8 +14,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pricer.benefits_nb import (BLOCK, accumulate_nb, family_groups_nb, member_codes_nb,
-                                plan_years_nb, sort_key_bounds_nb, sort_key_nb)
+from pricer.benefits_nb import (BLOCK, accumulate_nb, family_groups_nb, in_claim_line_order_nb,
+                                member_codes_nb, plan_years_nb, sort_key_bounds_nb, sort_key_nb)
 from pricer.claims import InputError, money_cents
 from pricer.vocabulary import LOBS, MEDICARE_LOBS, PRICED
 
@@ -81,14 +81,22 @@ def _claim_ranks(table: pa.Table, enc) -> np.ndarray:
 
 
 def _accumulation_order(sel, family, dos, claim, line) -> np.ndarray:
-    """``sel`` sorted by family, date of service, claim rank, line number."""
+    """``sel`` sorted stably by family, date of service, claim rank, line number."""
     lows, highs = sort_key_bounds_nb(sel, family, dos, claim, line)
     bits = np.array([int(h - lo).bit_length() for lo, h in zip(lows, highs)], np.int64)
-    if bits.sum() <= 63:  # one composite integer sorts faster than four keys
-        composite = sort_key_nb(sel, family, dos, claim, line, lows, bits)
-        return sel[np.argsort(composite, kind="stable")]
-    keys = [family[sel], dos[sel].astype(np.int64), claim[sel], line[sel]]
-    return sel[np.lexsort(keys[::-1])]
+    at = int(max(len(sel) - 1, 0)).bit_length()  # bits of a position in sel
+    if bits.sum() + at > 63:
+        if bits[:2].sum() + at > 63 or not in_claim_line_order_nb(sel, claim, line):
+            keys = [family[sel], dos[sel].astype(np.int64), claim[sel], line[sel]]
+            return sel[np.lexsort(keys[::-1])]
+        # claims and their lines come in storage order (as extracts deliver them): the
+        # position then breaks ties as claim rank and line number would
+        bits[2:] = -1
+    # one integer of the keys and the position: a plain sort (vectorised, about 3x a
+    # stable argsort) gives the stable order
+    packed = sort_key_nb(sel, family, dos, claim, line, lows, bits, at)
+    packed.sort()
+    return sel[packed & ((1 << at) - 1)]
 
 
 def prepare(table: pa.Table, enc, plans, balances=None, source: str = "accumulators"):

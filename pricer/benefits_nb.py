@@ -219,16 +219,29 @@ def sort_key_bounds_nb(sel, a, b, c, d):
 
 
 @njit(cache=True)
-def sort_key_nb(sel, a, b, c, d, lo, bits):
-    """The four keys of each selected line packed into one int64 (they fit: see bits)."""
+def sort_key_nb(sel, a, b, c, d, lo, bits, at):
+    """The keys of each selected line packed into one int64 (they fit: see bits), then its
+    position in ``sel`` in the low ``at`` bits, so that a plain sort is a stable one. Keys
+    of ``bits`` -1 are left out."""
     out = np.empty(sel.shape[0], np.int64)
     for j in range(sel.shape[0]):
         i = sel[j]
         key = np.int64(0)
         for k, v in enumerate((np.int64(a[i]), np.int64(b[i]), np.int64(c[i]), np.int64(d[i]))):
-            key = (key << bits[k]) | (v - lo[k])
-        out[j] = key
+            if bits[k] >= 0:
+                key = (key << bits[k]) | (v - lo[k])
+        out[j] = (key << at) | j
     return out
+
+
+@njit(cache=True)
+def in_claim_line_order_nb(sel, claim, line):
+    """Whether the selected lines come by claim rank, then line number."""
+    for j in range(1, sel.shape[0]):
+        p, i = sel[j - 1], sel[j]
+        if claim[i] < claim[p] or (claim[i] == claim[p] and line[i] < line[p]):
+            return False
+    return True
 
 
 @njit(cache=True, inline="always")

@@ -428,11 +428,12 @@ def test_whatif_compares_benefit_designs(at_charges, tmp_path):
     assert table["paid_low"].sum() > table["paid_high"].sum()
 
 
-@pytest.mark.parametrize("case", ["families", "large_groups", "wide_keys"])
+@pytest.mark.parametrize("case", ["families", "large_groups", "wide_keys", "storage_order"])
 def test_accumulation_order_is_group_date_claim_line_then_input_order(case):
-    """The walk's order (one packed integer key sorted stably; np.lexsort when the keys do
-    not fit one integer) is a stable sort by (group, date of service, claim rank, line
-    number): lines that tie keep their input order."""
+    """The walk's order is a stable sort by (group, date of service, claim rank, line
+    number): lines that tie keep their input order. Three ways to it: the four keys and the
+    position packed in one integer; when claim ranks are too wide for that but claims and
+    lines come in storage order, group, date and position; otherwise np.lexsort."""
     from pricer.benefits import _accumulation_order
     rng = np.random.default_rng(3)
     n = 20_000
@@ -444,6 +445,9 @@ def test_accumulation_order_is_group_date_claim_line_then_input_order(case):
     if case == "wide_keys":
         claim = claim << 50  # group, dos, claim and line no longer fit one int64
     line = rng.integers(1, 4, n)  # many exact ties
+    if case == "storage_order":  # claims in rank order, lines in order within them
+        by = np.lexsort((line, claim))
+        claim, line = claim[by] << 50, line[by]
     sel = np.flatnonzero(group >= 0)
     order = _accumulation_order(sel, group, dos, claim, line)
     want = sel[np.lexsort((line[sel], claim[sel], dos[sel], group[sel]))]  # stable
