@@ -6,6 +6,7 @@ per-line accumulators back into ending balances (docs/cost_share.md).
 """
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,6 +109,33 @@ def prepare(table: pa.Table, enc, plans, balances=None, source: str = "accumulat
     return walk(sel, enc.member_number, enc.subscriber_number, enc.subscriber_given, enc.dos,
                 enc.plan, _claim_ranks(table, enc),
                 _line_numbers(table.column("line_number")).to_numpy(), plans, balances, source)
+
+
+_WALKER: ThreadPoolExecutor | None = None
+
+
+def prepare_in_background(table: pa.Table, enc, plans, balances=None,
+                          source: str = "accumulators") -> Future:
+    """:func:`prepare` on a background thread, while the pricing kernels run (the walk
+    needs only the encoded lines, not their prices; both are compiled without the GIL, and
+    the kernels wait mostly on memory). :func:`walked` waits for it.
+
+    Starting balances are read and checked first, here: a bad file is refused at once.
+    """
+    global _WALKER
+    if balances is not None:
+        balances = read_balances(balances, plans, source)
+    if _WALKER is None:
+        _WALKER = ThreadPoolExecutor(1, thread_name_prefix="pricer-walk")
+    return _WALKER.submit(prepare, table, enc, plans, balances, source)
+
+
+def walked(enc):
+    """The lines' BenefitLines (None: no line names a plan), once the walk started by
+    ``encode_claims`` is done."""
+    if isinstance(enc.benefits, Future):
+        enc.benefits = enc.benefits.result()
+    return enc.benefits
 
 
 def _line_numbers(col) -> pl.Series:
@@ -297,7 +325,8 @@ def ending_balances(b: BenefitLines, enc) -> pl.DataFrame:
 
 def accumulate(enc, out) -> None:
     """Cost shares of the lines with a plan, on lines already priced into ``out``."""
-    b, p = enc.benefits, enc.benefits.plans.arrays
+    b = walked(enc)
+    p = b.plans.arrays
     accumulate_nb(b.fam_starts, b.order, b.member, b.family, enc.plan, b.year, enc.dos,
                   b.claim, enc.category, enc.provider, enc.lob, MEDICARE_BY_LOB, enc.qmb,
                   enc.shares_given, b.start_ded, b.start_oop, b.fstart_ded, b.fstart_oop,

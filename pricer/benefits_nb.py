@@ -50,7 +50,7 @@ def _room(limit, met):
     return r if r > 0 else 0
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _families(g0, g1, fam_starts, order, member, family, plan, year, dos, claim, category,
               provider,
               lob, medicare, qmb, given, start_ded, start_oop, fstart_ded, fstart_oop,
@@ -175,7 +175,7 @@ def _families(g0, g1, fam_starts, order, member, family, plan, year, dos, claim,
     return at - fam_starts[g0]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def accumulate_nb(fam_starts, order, member, family, plan, year, dos, claim, category, provider,
                   lob,
                   medicare, qmb, given, start_ded, start_oop, fstart_ded, fstart_oop, p_ded,
@@ -203,7 +203,7 @@ def accumulate_nb(fam_starts, order, member, family, plan, year, dos, claim, cat
             slot_line, ded_after, oop_after)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sort_key_bounds_nb(sel, a, b, c, d):
     """Lowest and highest value of each of four sort keys over the selected lines."""
     lo = np.full(4, np.iinfo(np.int64).max, np.int64)
@@ -218,7 +218,7 @@ def sort_key_bounds_nb(sel, a, b, c, d):
     return lo, hi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sort_key_nb(sel, a, b, c, d, lo, bits, at):
     """The keys of each selected line packed into one int64 (they fit: see bits), then its
     position in ``sel`` in the low ``at`` bits, so that a plain sort is a stable one. Keys
@@ -234,7 +234,7 @@ def sort_key_nb(sel, a, b, c, d, lo, bits, at):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def in_claim_line_order_nb(sel, claim, line):
     """Whether the selected lines come by claim rank, then line number."""
     for j in range(1, sel.shape[0]):
@@ -262,7 +262,7 @@ def _code_of(key, table, mask, shift, numbers, n_codes):
         slot = (slot + 1) & mask
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _grown(table, bits):
     """The hash table of ``_code_of`` rebuilt with ``2 ** bits`` slots."""
     out = np.full(2 << bits, -1, np.int32)
@@ -279,7 +279,7 @@ def _grown(table, bits):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def member_codes_nb(sel, member, family):
     """Dense codes (0..k-1, one code space, by first appearance) of the member and family
     numbers (IDs as int32 numbers, >= 0) of the selected lines; -1 elsewhere. Returns the two
@@ -324,7 +324,7 @@ def member_codes_nb(sel, member, family):
     return m_code, f_code, numbers[:n_codes].copy()
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def family_groups_nb(member, family, sel, n_codes):
     """Group number of each selected line: members and families linked by any line (union-
     find), so that a member's lines stay in one group whatever family each line names."""
@@ -369,7 +369,7 @@ def _civil(days):
     return yoe + era * 400 + (1 if month <= 2 else 0), month, day
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def plan_years_nb(dos, plan, start_month, start_day):
     """The plan year of each line with a plan: the year its plan year started in (0 without
     a plan). Worked out once per plan and day of service in the lines' span of days."""
@@ -406,7 +406,7 @@ def plan_years_nb(dos, plan, start_month, start_day):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _payers(lo, hi, lob, other_paid, other_given, cob_method, seq_rate, o):
     for i in range(lo, hi):
         if o.status[i] != PRICED:
@@ -437,7 +437,7 @@ def _payers(lo, hi, lob, other_paid, other_given, cob_method, seq_rate, o):
         _put_wide(o.seq, i, seq)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def settle_payers_nb(lob, other_paid, other_given, cob_method, seq_rate, o):
     """Coordination of benefits (lines giving ``other_payer_paid``), then Medicare
     sequestration, on every priced line's payment (docs/cost_share.md)."""

@@ -654,7 +654,8 @@ class EncodedLines:
     shares_given: np.ndarray = None      # bool: the line gives deductible, copay or coinsurance
     other_payer_paid: np.ndarray = None  # int64 cents (0 when not given)
     other_payer_given: np.ndarray = None  # bool
-    benefits: object = None              # benefits.BenefitLines, or None (no plan line)
+    benefits: object = None              # benefits.BenefitLines or None (no plan line); a
+                                         # Future while being prepared: benefits.walked
     plans: object = None                 # plans.Plans the lines were encoded against, or None
 
 
@@ -1008,8 +1009,8 @@ def encode_claims(table: pa.Table, arrays, contract, prior=None, plans=None,
         plans=plans,
     ))
     if plans is not None and accumulate:
-        from pricer.benefits import prepare
-        enc.benefits = prepare(table, enc, plans, accumulators)
+        from pricer.benefits import prepare_in_background
+        enc.benefits = prepare_in_background(table, enc, plans, accumulators)
     elif accumulators is not None:
         raise InputError("accumulators", ["starting balances need benefit plans (plans=...)"])
     return enc

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pyarrow as pa
 
 from pricer.benefits import (accumulate, apply_shares, cob_methods, ending_balances,
-                             plan_line_table)
+                             plan_line_table, walked)
 from pricer.benefits_nb import settle_payers_nb
 from pricer.claims import check_columns, encode_claims, read_claims
 from pricer.pricing_nb import (allocate_out, multiple_procedures_nb, percent_of_medicare_nb,
@@ -44,7 +44,7 @@ def run_kernel(enc, arrays, out=None, shares=None):
     out = price_kernels(enc, arrays, out)
     if shares is not None:
         apply_shares(out, shares[0], shares[1], enc.n)
-    elif enc.benefits is not None:  # cost shares from benefit plans (docs/cost_share.md)
+    elif walked(enc) is not None:  # cost shares from benefit plans (docs/cost_share.md)
         accumulate(enc, out)
     if enc.other_payer_given.any() or arrays.sequestration.any():
         settle_payers_nb(enc.lob, enc.other_payer_paid, enc.other_payer_given,
@@ -111,7 +111,7 @@ def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
                               cob=out.cob, seq=out.seq)
     billed = SimpleNamespace(billed=enc.billed, billed_ok=enc.billed_ok)
     reversal_lines, reversal_adjustments = reversals(prior, enc.links)
-    b = enc.benefits
+    b = walked(enc)
     return PricingResult(inputs, lambda: adjustments_table(claim_id, line_number, amounts, billed),
                          contract=contract, schedules=schedules, links=enc.links,
                          reversals=reversal_lines, reversal_adjustments=reversal_adjustments,

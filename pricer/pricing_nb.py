@@ -169,7 +169,7 @@ def _rbrvs_unit(gpci_work, gpci_work_nofloor, gpci_pe, gpci_mp, floor_through, w
     return per_unit, total_rvu
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _mp_parts(t, v, sc, row, mi, fee, units, facility, g, loc, dos, cf, rounding):
     """The part of an RBRVS line that MULT PROC 3-7 reduce, and its grouping key (§11).
 
@@ -209,7 +209,7 @@ def _mp_parts(t, v, sc, row, mi, fee, units, facility, g, loc, dos, cf, rounding
     return -1, -1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _surgery_policies(ind, per_unit, units, has50, has62, has66, asst_pct, flags):
     """§11 modifier policies of an RBRVS line: bilateral, assistant, co-surgeon, team.
 
@@ -293,7 +293,7 @@ def _settle(fee, billed, ded, copay, coins, qmb, L, flags):
     return allowed, d, cp, co, remaining, liability, flags
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, units_a, billed_a,
                 billed_ok, ded_a, copay_a, coins_a, qmb, facility, loc_a, ndc_ok, t, o):
     # one call prices a block of lines: passing the tables per line would cost more than pricing it
@@ -733,7 +733,7 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         # unless it runs (allocate_out)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def price_lines_nb(reason_in, flags_in, lob, dos, code, unlisted, mods, units, billed, billed_ok,
                    deductible, copay, coinsurance, qmb, facility, locality, ndc_ok, t, o):
     """Price every line independently (rule book §5-§10, §12) into the arrays of ``o``."""
@@ -755,7 +755,7 @@ def _same_provider(i, j, npi_offsets, npi_data, npi_valid):
     return (not npi_valid[i]) or _same_text(npi_offsets, npi_data, i, j)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _claim_status_t(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, o):
     """Status T lines are payable only alone: with another payable RBRVS service of the same
     date of service and provider on the claim they are bundled, $0, CO-97."""
@@ -828,7 +828,7 @@ def _ranked(o, i, partner, a, lead):
             and not (partner >= 0 and partner < a) and (lead < 0 or lead == a))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _rank(members, n, amount, idx):
     """Sort members[:n] by amount, highest first; equal amounts in input order."""
     for r in range(n):
@@ -842,7 +842,7 @@ def _rank(members, n, amount, idx):
         members[best] = tmp
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_data, npi_valid,
                       billed, ded, copay, coins, qmb, lob, o):
     """Bilateral RT/LT pairs, then multiple procedures, for the lines of one claim."""
@@ -986,7 +986,7 @@ def _has_part(o, i):
             and o.method[i] == M_RBRVS and o.claim_step[i] != S_BILATERAL)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _claim_parts(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, billed, ded, copay,
                  coins, qmb, lob, o):
     """MULT PROC 4-7 of one claim: the TC (50 % imaging, 25 % cardiovascular, 20 %
@@ -1058,7 +1058,7 @@ def _claim_parts(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, billed, d
                              o.flags[j], o)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def multiple_procedures_nb(order, starts, dos, code, mods, units, npi_offsets, npi_data,
                            npi_valid, billed, ded, copay, coins, qmb, lob, o):
     """§11 claim-level policies, claim by claim, on the priced lines of ``o``: status T,
@@ -1077,7 +1077,7 @@ def multiple_procedures_nb(order, starts, dos, code, mods, units, npi_offsets, n
                       qmb, lob, o)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _claims_range(k0, k1, order, starts, dos, code, mods, units, npi_offsets, npi_data,
                   npi_valid, billed, ded, copay, coins, qmb, lob, o):
     # one call per block of claims, and a claim's functions only for the few claims with
@@ -1113,7 +1113,7 @@ def _claims_range(k0, k1, order, starts, dos, code, mods, units, npi_offsets, np
                          copay, coins, qmb, lob, o)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _percent_of_medicare_range(lo, hi, billed, ded, copay, coins, qmb, lob, o):
     for i in range(lo, hi):
         f = o.pom[i]
@@ -1129,7 +1129,7 @@ def _percent_of_medicare_range(lo, hi, billed, ded, copay, coins, qmb, lob, o):
         _settle_line(i, fee, billed, ded, copay, coins, qmb, lob, o.flags[i], o)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True, parallel=True)
 def percent_of_medicare_nb(billed, ded, copay, coins, qmb, lob, o):
     """Lines priced as the Medicare LOB would (``o.pom`` != 0), after every claim-level
     policy: their fee schedule amounts times the percentage, rounded half-up to the cent,
