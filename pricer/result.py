@@ -25,10 +25,11 @@ OUTPUT_COLUMNS = (
 
 
 def decimal_array(values: np.ndarray, scale: int, valid: np.ndarray | None = None,
-                  precision: int = 18) -> pa.Array:
+                  precision: int = 18, negative_null: bool = False) -> pa.Array:
     """An Arrow decimal128 array whose unscaled integers are ``values`` (no rounding).
 
     ``values`` is int64 ``[n]``, or ``[n, 2]`` already in decimal128 layout (used as is).
+    ``negative_null``: a kernel output whose -1 means null (``[n, 2]`` only).
     """
     if values.ndim == 2:
         words = np.ascontiguousarray(values)
@@ -38,9 +39,27 @@ def decimal_array(values: np.ndarray, scale: int, valid: np.ndarray | None = Non
         words[:, 0] = values
         words[:, 1] = values >> 63  # sign extension into the high word
     n = len(words)
-    validity, nulls = _validity(valid, n)
+    if negative_null:  # one compiled pass, not a comparison, a test and a packing
+        bits, nulls = _nonnegative_bits(words)
+        validity = pa.py_buffer(bits) if nulls else None
+    else:
+        validity, nulls = _validity(valid, n)
     return pa.Array.from_buffers(pa.decimal128(precision, scale), n,
                                  [validity, pa.py_buffer(words)], null_count=nulls)
+
+
+@njit(cache=True, nogil=True)
+def _nonnegative_bits(words):
+    """Arrow validity bits of ``words[:, 0] >= 0`` and the count of the others."""
+    n = words.shape[0]
+    bits = np.zeros((n + 7) // 8, np.uint8)
+    nulls = 0
+    for i in range(n):
+        if words[i, 0] >= 0:
+            bits[i >> 3] |= np.uint8(1 << (i & 7))
+        else:
+            nulls += 1
+    return bits, nulls
 
 
 def _validity(valid: np.ndarray | None, n: int) -> tuple[pa.Buffer | None, int]:
@@ -70,7 +89,7 @@ def names_array(codes: np.ndarray, names, valid: np.ndarray | None = None) -> pa
     return pa.DictionaryArray.from_arrays(idx, pa.array(list(names), pa.string()))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _flag_lists(flags, n_flags):
     n = flags.shape[0]
     offsets = np.zeros(n + 1, np.int32)
@@ -385,8 +404,15 @@ def adjustments_table(claim_id: pa.ChunkedArray, line_number: pa.ChunkedArray, o
     return table
 
 
+THREADED_FROM = 100_000  # below, two threads cost more than they save
+
+
 def output_columns(out, enc, arrays) -> dict[str, pa.Array]:
-    """The output columns of interfaces.md from the kernel's arrays."""
+    """The output columns of interfaces.md from the kernel's arrays.
+
+    Each column is built apart from the others; from ``THREADED_FROM`` lines they are built
+    on two threads (numpy, Arrow and the compiled passes here run without Python's lock).
+    """
     from pricer.pricing_nb import V_ANES, V_ASP, V_GAPFILL, V_RVU
     from pricer.vocabulary import REJECTED, VOID
 
@@ -398,35 +424,43 @@ def output_columns(out, enc, arrays) -> dict[str, pa.Array]:
     offset = np.zeros(5, np.int64)
     for kind, b in base.items():
         offset[kind] = b
-    vcode = np.where(out.version_kind == V_GAPFILL, len(versions) - 1,
-                     offset[out.version_kind] + out.version_idx)
-    vvalid = out.version_kind != 0
 
-    # the locality the line was priced in; rejected and void lines were priced nowhere
-    shown = (enc.locality >= 0) & (out.status != REJECTED) & (out.status != VOID)
-    loc_col = names_array(np.where(shown, enc.locality, 0), sched.localities, shown)
+    def schedule_version():
+        vcode = np.where(out.version_kind == V_GAPFILL, len(versions) - 1,
+                         offset[out.version_kind] + out.version_idx)
+        return names_array(vcode, versions, out.version_kind != 0)
+
+    def locality():  # the locality the line was priced in; rejected and void lines: nowhere
+        shown = (enc.locality >= 0) & (out.status != REJECTED) & (out.status != VOID)
+        return names_array(np.where(shown, enc.locality, 0), sched.localities, shown)
 
     gsources = arrays.gap_fill_sources or [""]
-    return {
-        "line_status": names_array(out.status, LINE_STATUSES),
-        "pricing_method": names_array(out.method, METHODS),
-        "fee_schedule_amount": decimal_array(out.fee, 2, out.fee[:, 0] >= 0),
-        "allowed_amount": decimal_array(out.allowed, 2),
-        "deductible_applied": decimal_array(out.deductible, 2),
-        "copay_applied": decimal_array(out.copay, 2),
-        "coinsurance_applied": decimal_array(out.coinsurance, 2),
-        "paid_amount": decimal_array(out.paid, 2),
-        "member_liability": decimal_array(out.liability, 2),
-        "cob_reduction": decimal_array(out.cob, 2),
-        "sequestration_reduction": decimal_array(out.seq, 2),
-        "locality": loc_col,
-        "schedule_version": names_array(vcode, versions, vvalid),
-        "total_rvu": decimal_array(out.total_rvu, 2, out.total_rvu[:, 0] >= 0),
-        "conversion_factor": decimal_array(out.cf, 4, out.cf[:, 0] >= 0),
-        "anesthesia_base_units": decimal_array(out.base_units, 1, out.base_units[:, 0] >= 0),
-        "anesthesia_time_units": decimal_array(out.time_units, 1, out.time_units[:, 0] >= 0),
-        "drug_coinsurance_pct": decimal_array(out.drug_coins, 3, out.drug_coins[:, 0] >= 0),
-        "gap_fill_source": names_array(np.maximum(out.gap_source, 0), gsources, out.gap_source >= 0),
-        "flags": flags_array(out.flags),
-        "reason": names_array(out.reason, REASONS, out.reason != 0),
+    build = {
+        "line_status": lambda: names_array(out.status, LINE_STATUSES),
+        "pricing_method": lambda: names_array(out.method, METHODS),
+        "fee_schedule_amount": lambda: decimal_array(out.fee, 2, negative_null=True),
+        "allowed_amount": lambda: decimal_array(out.allowed, 2),
+        "deductible_applied": lambda: decimal_array(out.deductible, 2),
+        "copay_applied": lambda: decimal_array(out.copay, 2),
+        "coinsurance_applied": lambda: decimal_array(out.coinsurance, 2),
+        "paid_amount": lambda: decimal_array(out.paid, 2),
+        "member_liability": lambda: decimal_array(out.liability, 2),
+        "cob_reduction": lambda: decimal_array(out.cob, 2),
+        "sequestration_reduction": lambda: decimal_array(out.seq, 2),
+        "locality": locality,
+        "schedule_version": schedule_version,
+        "total_rvu": lambda: decimal_array(out.total_rvu, 2, negative_null=True),
+        "conversion_factor": lambda: decimal_array(out.cf, 4, negative_null=True),
+        "anesthesia_base_units": lambda: decimal_array(out.base_units, 1, negative_null=True),
+        "anesthesia_time_units": lambda: decimal_array(out.time_units, 1, negative_null=True),
+        "drug_coinsurance_pct": lambda: decimal_array(out.drug_coins, 3, negative_null=True),
+        "gap_fill_source": lambda: names_array(np.maximum(out.gap_source, 0), gsources,
+                                               out.gap_source >= 0),
+        "flags": lambda: flags_array(out.flags),
+        "reason": lambda: names_array(out.reason, REASONS, out.reason != 0),
     }
+    if n < THREADED_FROM:
+        return {name: make() for name, make in build.items()}
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(2, thread_name_prefix="pricer-output") as pool:
+        return dict(zip(build, pool.map(lambda make: make(), build.values())))

@@ -100,3 +100,32 @@ def test_all_null_parquet_columns_are_not_read(claims, contract, schedules, tmp_
     assert table.schema.names == schema.names
     assert pl.from_arrow(table).equals(pl.read_parquet(path))
     _same(pricer.price(path, contract, schedules), pricer.price(frame, contract, schedules).lines)
+
+
+def test_output_columns_on_two_threads_equal_one(claims, contract, schedules, monkeypatch):
+    """From ``THREADED_FROM`` lines the output columns are built on two threads: every
+    column (nulls, decimals, names, flags) equals the one-thread build."""
+    from pricer import result
+    monkeypatch.setattr(result, "THREADED_FROM", 0)
+    threaded = pricer.price(claims, contract, schedules).lines
+    monkeypatch.setattr(result, "THREADED_FROM", 10**12)
+    one = pricer.price(claims, contract, schedules).lines
+    assert threaded.equals(one, null_equal=True)
+    assert one["total_rvu"].null_count() > 0 and one["total_rvu"].null_count() < one.height
+    assert one["flags"].list.len().sum() > 0
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 13, 1000])
+def test_negative_null_is_the_mask_of_negative_values(n):
+    """The compiled validity pass of kernel outputs (-1 = null) packs the same bits as the
+    mask ``values >= 0``, for lengths on and off a byte boundary."""
+    import numpy as np
+
+    from pricer.result import decimal_array
+    rng = np.random.default_rng(n)
+    words = np.zeros((n, 2), np.int64)
+    words[:, 0] = np.where(rng.random(n) < 0.3, -1, rng.integers(0, 10**6, n))
+    words[:, 1] = words[:, 0] >> 63
+    got = decimal_array(words, 2, negative_null=True)
+    want = decimal_array(words, 2, words[:, 0] >= 0)
+    assert got.equals(want) and got.null_count == want.null_count
