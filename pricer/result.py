@@ -337,71 +337,24 @@ def summarize(lines: pl.DataFrame, counted: str | None = None) -> pl.DataFrame:
     )
 
 
-def adjustment_slots(out, enc) -> tuple[np.ndarray, ...]:
-    """The 835 adjustments of every line, derived from its amounts (§12).
-
-    Slot 0 is the MUE denial of excess units (CO-151: their share of the billed charge); slot
-    1 the fee-schedule reduction (CO-45: the rest of the charge down to the fee before §11
-    reductions) of a priced line, or the denial/rejection row (always present, for the whole
-    billed charge); slot 2 a §11 modifier reduction (assistant at surgery, co-surgery, OPPS
-    cap: CO-45); slot 3 the multiple-procedure or RT/LT bilateral reduction (CO-59); each
-    reduction is taken after lower of charges, so the rows add up to billed - allowed. Slots
-    4-6 are deductible (PR-1), copay (PR-3) and coinsurance (PR-2); 7 the coordination of
-    benefits (OA-23) and 8 Medicare sequestration (CO-253) (docs/cost_share.md). Returns
-    (group, carc, amount, step), each ``[n, 9]``; group 0 marks an empty slot.
-    """
-    from pricer.vocabulary import (G_CO, G_OA, G_PR, PRICED, REJECTED, S_COB, S_COINSURANCE,
-                                   S_COPAY, S_DEDUCTIBLE, S_DENIAL, S_FEE, S_MUE, S_REJECTION,
-                                   S_SEQUESTRATION, S_VOID, VOID)
-    n = len(out.status)
-    priced = out.status == PRICED
-    billed = np.where(enc.billed_ok, enc.billed, 0)
-    mue = np.where(priced, out.mue_denied, 0)
-    rest = billed - mue  # the charge of the units priced
-    ded, copay, coins = out.deductible[:, 0], out.copay[:, 0], out.coinsurance[:, 0]
-    allowed = out.allowed[:, 0]
-    allowed_full = np.where(priced, np.minimum(rest, out.fee_full), 0)
-    allowed_cut = np.where(priced, np.minimum(rest, out.fee_cut), 0)
-    reduction = np.where(priced, rest - allowed_full, 0)
-    amount = np.stack([mue, np.where(priced, reduction, billed), allowed_full - allowed_cut,
-                       allowed_cut - allowed, ded, copay, coins, out.cob[:, 0], out.seq[:, 0]],
-                      axis=1)
-    present = amount > 0
-    present[:, 1] |= ~priced
-    group = np.where(present, np.array([G_CO, G_CO, G_CO, G_CO, G_PR, G_PR, G_PR, G_OA, G_CO],
-                                       np.uint8), 0)
-    void = out.status == VOID
-    group[:, 1] = np.where(void, G_OA, group[:, 1])  # a void request's charge: OA-18
-    carc = np.empty((n, 9), np.int16)
-    carc[:, 0] = 151
-    carc[:, 1] = np.where(priced, 45, out.carc)
-    carc[:, 2:] = np.array([45, 59, 1, 3, 2, 23, 253], np.int16)
-    step = np.empty((n, 9), np.uint8)
-    step[:, 0] = S_MUE
-    step[:, 1] = np.where(priced, S_FEE, np.where(out.status == REJECTED, S_REJECTION,
-                                                  np.where(void, S_VOID, S_DENIAL)))
-    step[:, 2] = out.policy_step
-    step[:, 3] = out.claim_step  # multiple_procedure, or bilateral for an RT/LT pair
-    step[:, 4:] = np.array([S_DEDUCTIBLE, S_COPAY, S_COINSURANCE, S_COB, S_SEQUESTRATION],
-                           np.uint8)
-    return group.astype(np.uint8), carc, amount, step
-
-
 def adjustments_table(claim_id: pa.ChunkedArray, line_number: pa.ChunkedArray, out, enc) -> pa.Table:
-    """One row per adjustment, in line order (slots within a line in §12 order)."""
-    group, carc, amount, step = adjustment_slots(out, enc)
-    rows, slots = np.nonzero(group)
+    """One row per adjustment, in line order (slots within a line in §12 order:
+    ``adjustments_nb``)."""
+    from pricer.adjustments_nb import adjustment_rows_nb
+    rows, group, carc, amount, step = adjustment_rows_nb(
+        out.status, out.carc, out.policy_step, out.claim_step, enc.billed, enc.billed_ok,
+        out.mue_denied, out.fee_full, out.fee_cut, out.allowed, out.deductible, out.copay,
+        out.coinsurance, out.cob, out.seq)
     take = pa.array(rows)
-    table = pa.table({
+    return pa.table({
         "claim_id": claim_id.take(take),
         "line_number": line_number.take(take),
-        "group_code": names_array(group[rows, slots], GROUPS),
-        "carc": pa.array(carc[rows, slots].astype(np.int32)),
-        "amount": decimal_array(amount[rows, slots], 2),
-        "step": names_array(step[rows, slots], STEPS),
-        "line_index": pa.array(rows.astype(np.int64)),
+        "group_code": names_array(group, GROUPS),
+        "carc": pa.array(carc),
+        "amount": decimal_array(amount, 2),
+        "step": names_array(step, STEPS),
+        "line_index": take,
     })
-    return table
 
 
 THREADED_FROM = 100_000  # below, two threads cost more than they save
