@@ -33,7 +33,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pricer.claims import DICTIONARY_COLUMNS, InputError, check_columns
+from pricer.claims import (DICTIONARY_COLUMNS, InputError, _all_null_columns, _null_column,
+                           check_columns)
 
 MANIFEST = "manifest.json"
 FORMAT = 1  # manifest layout version
@@ -223,6 +224,19 @@ def part_tables(part: Part, batch_rows: int):
             yield pa.Table.from_batches([batch])
         return
     pf = pq.ParquetFile(part.path, read_dictionary=_dictionary_columns(pq.read_schema(part.path)))
+    schema = pf.schema_arrow
+    # columns the file's statistics show all null (an optional column left empty) are not
+    # read: nulls of their type on untouched zero pages take their places
+    empty = _all_null_columns(pf.metadata, schema, schema.names)
+    read = [c for c in schema.names if c not in empty]
+
+    def complete(t: pa.Table) -> pa.Table:
+        for i, name in enumerate(schema.names):
+            if name in empty:
+                t = t.add_column(i, schema.field(name), _null_column(schema.field(name).type,
+                                                                     t.num_rows))
+        return t
+
     before = None
     if part.first > 0:
         ids = pf.read_row_group(part.first - 1, columns=["claim_id"]).column(0)
@@ -230,9 +244,8 @@ def part_tables(part: Part, batch_rows: int):
     last = None
     skipping = before is not None
     if part.stop > part.first:
-        for batch in pf.iter_batches(batch_size=batch_rows,
-                                     row_groups=list(range(part.first, part.stop))):
-            t = pa.Table.from_batches([batch])
+        for t in _row_group_tables(pf, range(part.first, part.stop), batch_rows, read):
+            t = complete(t)
             if skipping:
                 m = _leading(t.column("claim_id"), before)
                 if m == t.num_rows:
@@ -248,9 +261,31 @@ def part_tables(part: Part, batch_rows: int):
         m = _leading(ids, last)
         if m == 0:
             break
-        yield pf.read_row_group(rg).slice(0, m)
+        yield complete(pf.read_row_group(rg, columns=read).slice(0, m))
         if m < len(ids):
             break
+
+
+def _row_group_tables(pf: pq.ParquetFile, groups, batch_rows: int, columns: list[str]):
+    """Tables of runs of whole row groups of about ``batch_rows`` lines (one read of a run
+    decodes its columns in parallel); a row group larger than that in batches of it."""
+    run, rows = [], 0
+    for g in groups:
+        size = pf.metadata.row_group(g).num_rows
+        if size > batch_rows:  # bounded memory: never a whole oversized row group
+            if run:
+                yield pf.read_row_groups(run, columns=columns)
+                run, rows = [], 0
+            for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[g], columns=columns):
+                yield pa.Table.from_batches([batch])
+            continue
+        if run and rows + size > batch_rows:
+            yield pf.read_row_groups(run, columns=columns)
+            run, rows = [], 0
+        run.append(g)
+        rows += size
+    if run:
+        yield pf.read_row_groups(run, columns=columns)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ PLAN_KEYS = ("name", "plan_year_start", "deductible", "family_deductible", "coin
              "coordination_of_benefits", "copays")
 
 
+@lru_cache(maxsize=1 << 16)  # per distinct code of every block of a batch: computed once
 def copay_category(code: str) -> int:
     """The copay category number of a normalised HCPCS code (office visits as
     ``office_visit``), or ``CAT_NONE``.

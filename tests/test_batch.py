@@ -368,3 +368,27 @@ def test_batch_command_with_plans_carries_balances(plan_inputs, tmp_path, capsys
     assert main(["reprice", str(batch), "-o", str(tmp_path / "o2"),
                  "--accumulators-out", str(tmp_path / "x.csv")]) == 2
     assert "--accumulators-out" in capsys.readouterr().err
+
+
+def test_batch_skips_all_null_columns_and_splits_oversized_row_groups(tmp_path, schedules,
+                                                                     contract):
+    """Columns the file's statistics show all null are not read but come out as nulls of
+    their type, in their places; a row group larger than the batch is read in batches, not
+    whole. The batch's lines equal ``pricer.price``'s."""
+    from pricer.claims import _all_null_columns
+    frame = synth_claims(5_000, seed=31).with_columns(
+        pl.lit(None, pl.String).alias("deductible"),
+        pl.lit(None, pl.Decimal(18, 2)).alias("other_payer_paid"))
+    path = tmp_path / "c.parquet"
+    pq.write_table(frame.to_arrow(), path, row_group_size=3_000)  # 3,000 + 2,000 lines
+    f = pq.ParquetFile(path)
+    assert {"deductible", "other_payer_paid"} <= _all_null_columns(f.metadata, f.schema_arrow,
+                                                                   f.schema_arrow.names)
+    m = run_batch(path, tmp_path / "out", contract, batch_rows=1_000, progress=False)
+    assert m["rows_in"] == m["rows_out"] == 5_000
+    got = pl.read_parquet(tmp_path / "out" / "lines" / "*.parquet")
+    want = pricer.price(path, contract, schedules).lines
+    assert got.columns == want.columns
+    assert got.schema["other_payer_paid"] == want.schema["other_payer_paid"]
+    assert got["deductible"].null_count() == got["other_payer_paid"].null_count() == 5_000
+    assert comparable(got).equals(comparable(want))
