@@ -111,23 +111,22 @@ def prepare(table: pa.Table, enc, plans, balances=None, source: str = "accumulat
                 _line_numbers(table.column("line_number")).to_numpy(), plans, balances, source)
 
 
-_WALKER: ThreadPoolExecutor | None = None
-
-
 def prepare_in_background(table: pa.Table, enc, plans, balances=None,
                           source: str = "accumulators") -> Future:
     """:func:`prepare` on a background thread, while the pricing kernels run (the walk
     needs only the encoded lines, not their prices; both are compiled without the GIL, and
     the kernels wait mostly on memory). :func:`walked` waits for it.
 
-    Starting balances are read and checked first, here: a bad file is refused at once.
+    Starting balances are read and checked first, here: a bad file is refused at once. A
+    thread per call, not a pool kept between calls: a kept pool's thread would be missing
+    in a process forked from this one.
     """
-    global _WALKER
     if balances is not None:
         balances = read_balances(balances, plans, source)
-    if _WALKER is None:
-        _WALKER = ThreadPoolExecutor(1, thread_name_prefix="pricer-walk")
-    return _WALKER.submit(prepare, table, enc, plans, balances, source)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="pricer-walk")
+    walk = pool.submit(prepare, table, enc, plans, balances, source)
+    pool.shutdown(wait=False)  # the thread ends with the walk
+    return walk
 
 
 def walked(enc):

@@ -504,3 +504,4 @@ def test_batch_claim_ranks_in_claim_id_order(ordered):
     col = pa.chunked_array([pa.array(text[:1000]), pa.array(text[1000:])])
     want = pc.rank(col, sort_keys="ascending", tiebreaker="dense").to_numpy() - 1
     assert np.array_equal(_claim_id_ranks(col), want)
+
