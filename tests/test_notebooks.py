@@ -37,7 +37,9 @@ def test_notebook_runs(path, tmp_path):
                                      resources={"metadata": {"path": str(tmp_path)}})
     # the kernel imports this checkout's pricer (the code under test, its numba cache already
     # compiled by the other tests), not a copy installed in site-packages
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    # and its temporary files (tempfile.mkdtemp in a notebook) go under pytest's tmp_path,
+    # which pytest prunes, not into the machine's /tmp
+    env = {**os.environ, "TMPDIR": str(tmp_path), "PYTHONPATH": os.pathsep.join(
         [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
     client.execute(env=env)  # raises CellExecutionError naming the cell, with its traceback
     ran = [c for c in nb.cells if c.cell_type == "code"]
