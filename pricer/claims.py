@@ -8,6 +8,7 @@ per distinct value, never once per line.
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -872,7 +873,27 @@ def encode_claims(table: pa.Table, arrays, contract, prior=None, plans=None,
     ``accumulators`` their members' starting balances (docs/cost_share.md). ``accumulate``
     False leaves out the accumulation order: the streamed batch accumulates over the whole
     input apart (pricer.batch).
+
+    Claim grouping, localities, NPIs and modifiers depend on no other check: they are worked
+    out on a second thread while this one validates the rest (the compiled passes and Arrow
+    run without Python's lock); rejections are still applied in rule-book order.
     """
+    background = ThreadPoolExecutor(1, thread_name_prefix="pricer-encode")
+    try:
+        return _encode_claims(table, arrays, contract, prior, plans, accumulators, accumulate,
+                              background)
+    finally:
+        background.shutdown(wait=True, cancel_futures=True)
+
+
+def _claim_structure(col: pa.ChunkedArray):
+    """Claim number per line, count, whether ranked (claim_groups); the claim order."""
+    claim, n_claims, claims_ranked = claim_groups(col, ranked=True)
+    return claim, n_claims, claims_ranked, claim_order(claim)
+
+
+def _encode_claims(table, arrays, contract, prior, plans, accumulators, accumulate,
+                   background) -> EncodedLines:
     if plans is None:
         plans = contract.plans
     n = table.num_rows
@@ -882,12 +903,18 @@ def encode_claims(table: pa.Table, arrays, contract, prior=None, plans=None,
     def reject(mask, name):
         cnb.reject_where(reason, mask, R[name])
 
+    claims_later = background.submit(_claim_structure, table.column("claim_id"))
     # 1. missing required values; the other checks below add theirs in rule-book order.
     hc_idx, hc_vals = _text_dict(table.column("hcpcs"))
     norm_codes = [_normalise_code(v) for v in hc_vals]
     units, units_state = units_values(table.column("units"), n)
     billed, billed_state = money_cents(table.column("billed_charge"), n)
     dos, dos_state = date_days(table.column("date_of_service"), n)
+    localities_later = background.submit(_localities, table, n, dos, arrays, contract)
+    npi_later = background.submit(_npi_text, _present(table, "rendering_npi"), n)
+    modifiers_later = background.submit(lambda: np.stack(
+        [_modifier_ids(_present(table, c), n, arrays.modifier_index) for c in MODIFIER_COLUMNS],
+        axis=1))
     rec, rec_state = date_days(_present(table, "received_date"), n)
     pos, pos_state = place_of_service(table.column("place_of_service"), n)
     lob_idx, lob_vals = _text_dict(table.column("line_of_business"))
@@ -938,7 +965,7 @@ def encode_claims(table: pa.Table, arrays, contract, prior=None, plans=None,
         shares[name] = np.where(state == 0, np.maximum(cents, 0), 0)
         given[name] = state == 0
     # 10.
-    locality = _localities(table, n, dos, arrays, contract)
+    locality = localities_later.result()
     reject(locality < 0, "locality_invalid")
     # 12. benefit plans (docs/cost_share.md)
     plan, plan_state = _plan_codes(_present(table, "plan_id"), n, plans)
@@ -956,9 +983,7 @@ def encode_claims(table: pa.Table, arrays, contract, prior=None, plans=None,
     code = _lookup(hc_idx, code_ids, arrays.unknown_code, np.int32)
     unlisted = _lookup(hc_idx, [len(c) == 5 and c.isdigit() and c.endswith("99") for c in norm_codes],
                        False, bool)
-    modifiers = np.stack([_modifier_ids(_present(table, c), n, arrays.modifier_index)
-                          for c in MODIFIER_COLUMNS], axis=1)
-    modifiers = np.ascontiguousarray(modifiers)
+    modifiers = np.ascontiguousarray(modifiers_later.result())
     # the modifier_invalid data flag; §11 review flags and the denials a line earns on its own
     # (after every rejection)
     cnb.modifier_flags(modifiers, flags, np.array([MOD_INVALID, MOD["22"], MOD["59"]], np.uint8),
@@ -966,17 +991,16 @@ def encode_claims(table: pa.Table, arrays, contract, prior=None, plans=None,
                                 np.uint32))
     np.bitwise_or(flags, _lookup(hc_idx, [F["high_level_em"] if c in HIGH_LEVEL_EM else 0
                                           for c in norm_codes], 0, np.uint32), out=flags)
-    claim, n_claims, claims_ranked = claim_groups(table.column("claim_id"), ranked=True)
+    claim, n_claims, claims_ranked, (order, starts) = claims_later.result()
     claim_billed = cnb.group_sums(claim, billed, (billed_state == 0) & (billed >= 0), n_claims)
     high = (claim >= 0) & (claim_billed[np.maximum(claim, 0)] > HIGH_DOLLAR_CLAIM_CENTS)
     np.bitwise_or(flags, np.where(high, F["high_dollar_claim"], 0).astype(np.uint32), out=flags)
-    order, starts = claim_order(claim)
     # §11 replacements and voids: a claim that cannot be linked to its original is rejected;
     # a void request's lines are not priced (after every §4 rejection, before the denials)
     claim_reason, links = link_claims(table, claim, prior)
     if claim_reason is not None:
         np.copyto(reason, claim_reason, where=(reason == 0) & (claim_reason != 0))
-    npi_offsets, npi_data, npi_valid = _npi_text(_present(table, "rendering_npi"), n)
+    npi_offsets, npi_data, npi_valid = npi_later.result()
     filing_days = np.array([contract.terms(x).timely_filing_days for x in LOBS], np.int64)
     cnb.reject_late(reason, R["timely_filing"], dos, dos_state, rec, rec_state, lob, filing_days)
     form = _present(table, "claim_form")

@@ -15,7 +15,7 @@ def _is_valid(bits, bit, has_bits):
     return (not has_bits) or ((bits[bit >> 3] >> (bit & 7)) & 1) == 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def gather_codes(out, start, indices, bits, bit_offset, remap, base):
     """``out[start + i] = remap[base + indices[i]]``; -1 where the slot is null."""
     has_bits = bits.shape[0] > 0
@@ -32,7 +32,7 @@ def _space(b):
     return b == 32 or (9 <= b <= 13) or (28 <= b <= 31)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def member_values(offsets, data, bits, bit_offset):
     """Member IDs of a dictionary (ASCII text): per value the state (0 ok: 1-8 digits once
     blanks are trimmed, 1 blank or null, 2 invalid), the number (-1 unless ok) and the
@@ -82,7 +82,7 @@ def member_values(offsets, data, bits, bit_offset):
     return state, number, out_offsets, text
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def value_lookups(state_out, number_out, start, indices, bits, bit_offset, per_state,
                   per_number):
     """Per line of a dictionary chunk: ``per_state`` and (when ``number_out`` is not empty)
@@ -97,7 +97,7 @@ def value_lookups(state_out, number_out, start, indices, bits, bit_offset, per_s
             number_out[start + i] = per_number[k]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def lookup(table, codes):
     """``table[codes]``, with code -1 (null) taking the table's last entry (the fill value)."""
     out = np.empty(codes.shape[0], table.dtype)
@@ -108,7 +108,7 @@ def lookup(table, codes):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def integers(values_out, state_out, start, values, bits, bit_offset):
     """Integer values and state (0 ok, 1 missing)."""
     has_bits = bits.shape[0] > 0
@@ -121,7 +121,7 @@ def integers(values_out, state_out, start, values, bits, bit_offset):
             state_out[start + i] = 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def decimal_cents(cents_out, state_out, start, words, bits, bit_offset, up, down):
     """Cents of decimal128 values (low, high int64 words per value).
 
@@ -192,7 +192,7 @@ def _decimal_text(data, a, b):
     return 0, neg, whole, first2, rest
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def text_numbers(values_out, state_out, start, offsets, data, bits, bit_offset, units):
     """Numbers written as ASCII text: money in cents, or with ``units`` whole units.
 
@@ -223,7 +223,7 @@ def text_numbers(values_out, state_out, start, offsets, data, bits, bit_offset, 
         state_out[k] = state
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def blank_strings(out, start, offsets, data, bits, bit_offset):
     """True where a string is null, empty or only ASCII whitespace."""
     has_bits = bits.shape[0] > 0
@@ -238,7 +238,7 @@ def blank_strings(out, start, offsets, data, bits, bit_offset):
         out[start + i] = blank
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def reject_where(reason, mask, code):
     """Give ``code`` to lines with ``mask`` that have no reason yet (first failure wins)."""
     for i in range(reason.shape[0]):
@@ -269,7 +269,7 @@ def _compare(offsets, data, i, j):
     return -1 if b - a < d - c else 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def string_groups(offsets, data, bits, bit_offset):
     """Group number per line of equal strings (by first appearance; -1 where null), count, and
     whether the strings came in runs of strictly increasing value (then the group numbers
@@ -332,7 +332,7 @@ def string_groups(offsets, data, bits, bit_offset):
     return groups, n_groups, False
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def group_sums(groups, values, ok, n_groups):
     """Sum of ``values`` where ``ok``, per group (groups < 0 are left out)."""
     sums = np.zeros(n_groups, np.int64)
@@ -343,7 +343,7 @@ def group_sums(groups, values, ok, n_groups):
     return sums
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def modifier_flags(modifiers, flags, ids, bits):
     """OR ``bits[k]`` into a line's flags when one of its modifiers is ``ids[k]``."""
     for i in range(modifiers.shape[0]):
@@ -356,7 +356,7 @@ def modifier_flags(modifiers, flags, ids, bits):
         flags[i] = f
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def reject_late(reason, code, dos, dos_state, received, received_state, lob, limit_days):
     """§11 timely filing: ``code`` where received more than the LOB's limit after the DOS."""
     for i in range(reason.shape[0]):
