@@ -776,7 +776,8 @@ def _claim_status_t(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, o):
             o.method[i] = M_BUNDLED
             o.reason[i] = _R_STATUS_T
             o.carc[i] = 97
-            o.flags[i] = o.flags[i] & ~_F_QMB
+            # a bundled line carries no cost share, so none of the flags about one
+            o.flags[i] = o.flags[i] & ~(_F_QMB | _F_MEDICAID_COPAY)
             for a in (o.fee, o.total_rvu, o.cf):
                 _put_wide(a, i, -1)
             for a in (o.allowed, o.deductible, o.copay, o.coinsurance, o.paid, o.liability):

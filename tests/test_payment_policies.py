@@ -391,6 +391,31 @@ def test_status_t_payable_only_alone(schedules, contract, full_fee):
     assert balanced(r)
 
 
+def test_status_t_bundled_line_keeps_no_cost_share_flag(schedules, contract):
+    """A bundled status-T line carries no cost share, so no cost-share flag either: a
+    Medicaid member's copay given on it is not "waived" (found by the long property test of
+    the reference pricer: the line-level flag outlived the claim-level denial), as a QMB
+    member's shares are not "not billable"."""
+    from reference_pricer import reference_price
+    base = dict(place_of_service="11", billed_charge=Decimal("500.00"), claim_id="H")
+    for lob, given in (("medicaid", dict(copay=Decimal("20.00"))),
+                       ("medicare", dict(coinsurance=Decimal("20.00"), qmb=True))):
+        none = {k: None for k in given}
+        claims = pl.DataFrame(
+            [line(hcpcs="99213", line_of_business=lob, line_number=1, **base, **none),
+             line(hcpcs="36591", line_of_business=lob, line_number=2, **base, **given)],
+            schema_overrides={"billed_charge": pl.Decimal(18, 2), "modifier_1": pl.String,
+                              "modifier_2": pl.String, **{k: pl.Decimal(18, 2) for k in given
+                                                          if k != "qmb"},
+                              **({"qmb": pl.Boolean} if "qmb" in given else {})})
+        r = pricer.price(claims, contract, schedules)
+        got = r.lines.select("line_status", "reason", "flags").rows()
+        assert got[1] == ("denied", "status_t_bundled", []), lob
+        ref, _ = reference_price(claims, contract=contract, schedules=schedules)
+        assert ref[1]["flags"] == [] and ref[1]["reason"] == "status_t_bundled"
+        assert balanced(r)
+
+
 # --- bilateral RT / LT on two lines -----------------------------------------------------------
 
 def test_rt_lt_pair_bilateral_0_or_2_pays_one_fee(schedules, contract):
