@@ -33,8 +33,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pricer.claims import (DICTIONARY_COLUMNS, InputError, _all_null_columns, _null_column,
-                           check_columns)
+from pricer.claims import (DICTIONARY_COLUMNS, InputError, all_null_columns, check_columns,
+                           null_column)
 
 MANIFEST = "manifest.json"
 FORMAT = 1  # manifest layout version
@@ -227,13 +227,13 @@ def part_tables(part: Part, batch_rows: int):
     schema = pf.schema_arrow
     # columns the file's statistics show all null (an optional column left empty) are not
     # read: nulls of their type on untouched zero pages take their places
-    empty = _all_null_columns(pf.metadata, schema, schema.names)
+    empty = all_null_columns(pf.metadata, schema, schema.names)
     read = [c for c in schema.names if c not in empty]
 
     def complete(t: pa.Table) -> pa.Table:
         for i, name in enumerate(schema.names):
             if name in empty:
-                t = t.add_column(i, schema.field(name), _null_column(schema.field(name).type,
+                t = t.add_column(i, schema.field(name), null_column(schema.field(name).type,
                                                                      t.num_rows))
         return t
 

@@ -82,7 +82,7 @@ class InputError(ValueError):
 # ---------------------------------------------------------------------------------------------
 # reading
 
-def _all_null_columns(metadata, schema: pa.Schema, wanted: list[str]) -> set[str]:
+def all_null_columns(metadata, schema: pa.Schema, wanted: list[str]) -> set[str]:
     """Flat fixed-width or text columns whose Parquet statistics say every value is null in
     every row group (an optional column the extract leaves empty): they need no reading."""
     empty = set()
@@ -91,7 +91,7 @@ def _all_null_columns(metadata, schema: pa.Schema, wanted: list[str]) -> set[str
     leaf = {metadata.schema.column(j).path: j for j in range(metadata.num_columns)}
     for name in wanted:
         j = leaf.get(name)
-        if j is None or name not in schema.names or _null_column(schema.field(name).type, 0) \
+        if j is None or name not in schema.names or null_column(schema.field(name).type, 0) \
                 is None:
             continue
         for g in range(metadata.num_row_groups):
@@ -104,7 +104,7 @@ def _all_null_columns(metadata, schema: pa.Schema, wanted: list[str]) -> set[str
     return empty
 
 
-def _null_column(t: pa.DataType, n: int) -> pa.Array | None:
+def null_column(t: pa.DataType, n: int) -> pa.Array | None:
     """``n`` nulls of type ``t`` on buffers of zeros from ``np.zeros``, which cost no memory
     until written (``pa.nulls`` fills its buffers); None for a type not handled here."""
     validity = pa.py_buffer(np.zeros((n + 7) // 8, np.uint8))
@@ -146,7 +146,7 @@ def read_claims(claims, *, columns: list[str] | None = None) -> tuple[pa.Table, 
                              (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
                 wanted = list(columns) if columns is not None else schema.names
                 metadata = pq.read_metadata(path)
-                empty = _all_null_columns(metadata, schema, wanted)
+                empty = all_null_columns(metadata, schema, wanted)
                 table = pq.read_table(path, read_dictionary=text_cols,
                                       columns=[c for c in wanted if c not in empty])
             except (pa.ArrowInvalid, OSError) as exc:
@@ -154,7 +154,7 @@ def read_claims(claims, *, columns: list[str] | None = None) -> tuple[pa.Table, 
             for i, name in enumerate(wanted):  # back in their places, as null columns
                 if name in empty:
                     field = schema.field(name)
-                    table = table.add_column(i, field, _null_column(field.type, metadata.num_rows))
+                    table = table.add_column(i, field, null_column(field.type, metadata.num_rows))
             return table, str(path), False
         if suffix in (".csv", ".txt"):
             try:

@@ -375,14 +375,14 @@ def test_batch_skips_all_null_columns_and_splits_oversized_row_groups(tmp_path, 
     """Columns the file's statistics show all null are not read but come out as nulls of
     their type, in their places; a row group larger than the batch is read in batches, not
     whole. The batch's lines equal ``pricer.price``'s."""
-    from pricer.claims import _all_null_columns
+    from pricer.claims import all_null_columns
     frame = synth_claims(5_000, seed=31).with_columns(
         pl.lit(None, pl.String).alias("deductible"),
         pl.lit(None, pl.Decimal(18, 2)).alias("other_payer_paid"))
     path = tmp_path / "c.parquet"
     pq.write_table(frame.to_arrow(), path, row_group_size=3_000)  # 3,000 + 2,000 lines
     f = pq.ParquetFile(path)
-    assert {"deductible", "other_payer_paid"} <= _all_null_columns(f.metadata, f.schema_arrow,
+    assert {"deductible", "other_payer_paid"} <= all_null_columns(f.metadata, f.schema_arrow,
                                                                    f.schema_arrow.names)
     m = run_batch(path, tmp_path / "out", contract, batch_rows=1_000, progress=False)
     assert m["rows_in"] == m["rows_out"] == 5_000

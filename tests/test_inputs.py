@@ -86,14 +86,14 @@ def test_all_null_parquet_columns_are_not_read(claims, contract, schedules, tmp_
     without reading them; the lines price as when they are read."""
     import pyarrow.parquet as pq
 
-    from pricer.claims import _all_null_columns, read_claims
+    from pricer.claims import all_null_columns, read_claims
     frame = claims.with_columns(
         pl.lit(None, pl.Decimal(18, 2)).alias("copay"), pl.lit(None, pl.String).alias("ndc"),
         pl.lit(None, pl.Date).alias("received_date"))
     path = tmp_path / "c.parquet"
     frame.write_parquet(path, row_group_size=500)
     schema = pq.read_schema(path)
-    empty = _all_null_columns(pq.read_metadata(path), schema, schema.names)
+    empty = all_null_columns(pq.read_metadata(path), schema, schema.names)
     assert {"copay", "ndc", "received_date", "other_payer_paid"} <= empty
     assert "deductible" not in empty and "claim_id" not in empty
     table, _, _ = read_claims(path)
