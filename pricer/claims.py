@@ -139,13 +139,13 @@ def read_claims(claims, *, columns: list[str] | None = None) -> tuple[pa.Table, 
         suffix = path.suffix.lower()
         if suffix in (".parquet", ".pq"):
             try:
-                schema = pq.read_schema(path)
+                metadata = pq.read_metadata(path)  # the footer, read once
+                schema = metadata.schema.to_arrow_schema()
                 # Dictionary pages decode straight into dictionary arrays: no hashing of strings.
                 # Not for near-unique columns (claim IDs, NPIs): a dictionary there costs more.
                 text_cols = [f.name for f in schema if f.name in DICTIONARY_COLUMNS and
                              (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))]
                 wanted = list(columns) if columns is not None else schema.names
-                metadata = pq.read_metadata(path)
                 empty = all_null_columns(metadata, schema, wanted)
                 table = pq.read_table(path, read_dictionary=text_cols,
                                       columns=[c for c in wanted if c not in empty])
