@@ -100,15 +100,16 @@ def _accumulation_order(sel, family, dos, claim, line) -> np.ndarray:
     return sel[packed & ((1 << at) - 1)]
 
 
-def prepare(table: pa.Table, enc, plans, balances=None, source: str = "accumulators"):
-    """BenefitLines for the lines with a plan, or None when no line names one."""
+def prepare(table: pa.Table, enc, plans, balances: pl.DataFrame | None = None):
+    """BenefitLines for the lines with a plan, or None when no line names one; ``balances``
+    the starting balances as :func:`read_balances` checked them."""
     if not (enc.plan >= 0).any() and balances is None:
         return None
     # lines rejected or denied before pricing never take part: they are left out of the walk
     sel = np.flatnonzero((enc.plan >= 0) & (enc.reason == 0))
     return walk(sel, enc.member_number, enc.subscriber_number, enc.subscriber_given, enc.dos,
                 enc.plan, _claim_ranks(table, enc),
-                _line_numbers(table.column("line_number")).to_numpy(), plans, balances, source)
+                _line_numbers(table.column("line_number")).to_numpy(), plans, balances)
 
 
 def prepare_in_background(table: pa.Table, enc, plans, balances=None,
@@ -124,7 +125,7 @@ def prepare_in_background(table: pa.Table, enc, plans, balances=None,
     if balances is not None:
         balances = read_balances(balances, plans, source)
     pool = ThreadPoolExecutor(1, thread_name_prefix="pricer-walk")
-    walk = pool.submit(prepare, table, enc, plans, balances, source)
+    walk = pool.submit(prepare, table, enc, plans, balances)
     pool.shutdown(wait=False)  # the thread ends with the walk
     return walk
 
@@ -146,12 +147,13 @@ def _line_numbers(col) -> pl.Series:
 
 
 def walk(sel, members, subscribers, subscriber_given, dos, plan, claim, line, plans,
-         balances=None, source: str = "accumulators") -> BenefitLines:
+         balances: pl.DataFrame | None = None) -> BenefitLines:
     """The accumulation order of lines ``sel`` (those with a plan) and their keys: members
     and families coded, plan years, groups of linked families, starting balances.
 
     ``claim`` ranks the lines' claims in claim_id order and ``line`` is their line number;
-    ``members`` and ``subscribers`` (or None) are the IDs as numbers (int32, -1 not valid).
+    ``members`` and ``subscribers`` (or None) are the IDs as numbers (int32, -1 not valid);
+    ``balances`` the starting balances as :func:`read_balances` checked them.
     """
     family = members if subscribers is None else \
         np.where(subscriber_given & (subscribers >= 0), subscribers, members)
@@ -169,7 +171,7 @@ def walk(sel, members, subscribers, subscriber_given, dos, plan, claim, line, pl
                      year=year, claim=claim, start_ded=zeros, start_oop=zeros,
                      fstart_ded=zeros, fstart_oop=zeros, numbers=numbers, balances=None)
     if balances is not None:
-        _starting_balances(b, read_balances(balances, plans, source), plan)
+        _starting_balances(b, balances, plan)
     m = len(order)  # room for a row per line; only the rows are touched (accumulate_nb)
     b.slot_line = np.empty(m, np.int64)
     b.ded_after = np.empty(m, np.int64)
@@ -412,10 +414,11 @@ def _claim_id_ranks(col: pa.ChunkedArray) -> np.ndarray:
                       np.int64) - 1
 
 
-def accumulate_plan_lines(lines: pa.Table, plans, balances=None,
-                          source: str = "accumulators") -> tuple[pa.Table, pl.DataFrame]:
+def accumulate_plan_lines(lines: pa.Table, plans, balances: pl.DataFrame | None = None
+                          ) -> tuple[pa.Table, pl.DataFrame]:
     """Accumulate the plan lines of a whole input at once (``plan_line_table`` of every part,
     in input order): (their cost shares, row for row: ``SHARE_COLUMNS``; ending balances).
+    ``balances``: the starting balances as :func:`read_balances` checked them.
 
     The same walk as :func:`prepare` on one table: claims are ranked by claim_id over the whole
     input, so the order of accumulation is the one ``pricer.price`` uses on all the lines.
@@ -429,7 +432,7 @@ def accumulate_plan_lines(lines: pa.Table, plans, balances=None,
     taking_part = (arr["status"] == PRICED) & (lines.column("allowed").to_numpy() > 0)
     members, subscribers = (_numpy(lines.column(k), np.int32) for k in ("member", "subscriber"))
     b = walk(np.flatnonzero(taking_part), members, subscribers, arr["subscriber_given"],
-             arr["dos"], arr["plan"], claim, line, plans, balances, source)
+             arr["dos"], arr["plan"], claim, line, plans, balances)
     enc = SimpleNamespace(benefits=b, **{k: arr[k] for k in _LINE_INPUTS})
     # the kernel's output record, only the fields the accumulator reads or writes filled
     out = allocate_out(0)._replace(
