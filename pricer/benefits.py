@@ -385,14 +385,6 @@ def no_plan_lines() -> pa.Table:
     return plan_line_table(empty, enc, allocate_out(0))
 
 
-def _wide(values: np.ndarray) -> np.ndarray:
-    """Cents as the kernel's ``[n, 2]`` decimal128 words (value, sign extension)."""
-    out = np.empty((len(values), 2), np.int64)
-    out[:, 0] = values
-    np.right_shift(out[:, 0], 63, out=out[:, 1])
-    return out
-
-
 def _numpy(col: pa.ChunkedArray, dtype) -> np.ndarray:
     """A column as a writable numpy array of ``dtype``, copied once at most (the kernels are
     compiled for writable arrays; a one-chunk column's view is read-only)."""
@@ -426,6 +418,7 @@ def accumulate_plan_lines(lines: pa.Table, plans, balances: pl.DataFrame | None 
     from types import SimpleNamespace
 
     from pricer.pricing_nb import allocate_out
+    from pricer.result import decimal_words
     arr = {k: _numpy(lines.column(k), t) for k, t in {**_LINE_INPUTS, **_LINE_OUTPUTS}.items()}
     claim = _claim_id_ranks(lines.column("claim_id"))
     line = _numpy(lines.column("line_number"), np.int64)
@@ -437,7 +430,7 @@ def accumulate_plan_lines(lines: pa.Table, plans, balances: pl.DataFrame | None 
     # the kernel's output record, only the fields the accumulator reads or writes filled
     out = allocate_out(0)._replace(
         status=arr["status"], method=arr["method"], flags=arr["flags"].copy(),
-        **{k: _wide(lines.column(k).to_numpy()) for k in _WIDE_OUTPUTS})
+        **{k: decimal_words(lines.column(k).to_numpy()) for k in _WIDE_OUTPUTS})
     accumulate(enc, out)
     shares = pa.table({"row": lines.column("row"),
                        **{k: pa.array(getattr(out, k)[:, 0]) for k in SHARE_COLUMNS[1:-1]},

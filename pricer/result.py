@@ -31,13 +31,7 @@ def decimal_array(values: np.ndarray, scale: int, valid: np.ndarray | None = Non
     ``values`` is int64 ``[n]``, or ``[n, 2]`` already in decimal128 layout (used as is).
     ``negative_null``: a kernel output whose -1 means null (``[n, 2]`` only).
     """
-    if values.ndim == 2:
-        words = np.ascontiguousarray(values)
-    else:
-        values = np.asarray(values, dtype=np.int64)
-        words = np.empty((len(values), 2), np.int64)
-        words[:, 0] = values
-        words[:, 1] = values >> 63  # sign extension into the high word
+    words = np.ascontiguousarray(values) if values.ndim == 2 else decimal_words(values)
     n = len(words)
     if negative_null:  # one compiled pass, not a comparison, a test and a packing
         bits, nulls = _nonnegative_bits(words)
@@ -46,6 +40,16 @@ def decimal_array(values: np.ndarray, scale: int, valid: np.ndarray | None = Non
         validity, nulls = _validity(valid, n)
     return pa.Array.from_buffers(pa.decimal128(precision, scale), n,
                                  [validity, pa.py_buffer(words)], null_count=nulls)
+
+
+def decimal_words(values: np.ndarray) -> np.ndarray:
+    """Integers as decimal128's ``[n, 2]`` int64 words: the value, then its sign extension
+    (the kernel's layout of a decimal output)."""
+    values = np.asarray(values, dtype=np.int64)
+    words = np.empty((len(values), 2), np.int64)
+    words[:, 0] = values
+    np.right_shift(values, 63, out=words[:, 1])  # sign extension into the high word
+    return words
 
 
 @njit(cache=True, nogil=True)
