@@ -5,6 +5,7 @@ assembles the result. Everything per line happens in the kernel; this layer is g
 """
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import pyarrow as pa
@@ -19,6 +20,46 @@ from pricer.plans import load_plans
 from pricer.replacements import read_prior, reversals
 from pricer.result import OUTPUT_COLUMNS, PricingResult, adjustments_table, output_columns
 from pricer.tables import reference_arrays
+
+
+def _numpy_hugepage_advice_off() -> bool:
+    """Turn off numpy's ``madvise(MADV_HUGEPAGE)`` on large arrays unless the user chose.
+
+    Why: where the kernel's transparent-huge-page defrag is ``madvise`` (a common default),
+    that advice makes the first touch of every fresh array stall in compaction; a fresh
+    process pricing 10 M lines spent 13-16 s instead of 8.5-9.6 s (docs/decisions.md).
+    ``NUMPY_MADVISE_HUGEPAGE`` in the environment (numpy's own switch) is left to numpy.
+    Returns whether the advice is now off.
+    """
+    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+        return os.environ["NUMPY_MADVISE_HUGEPAGE"] == "0"
+    try:
+        from numpy._core.multiarray import _set_madvise_hugepage
+    except ImportError:  # numpy < 2 names it numpy.core; newer ones may drop it
+        try:
+            from numpy.core.multiarray import _set_madvise_hugepage
+        except ImportError:
+            return False
+    _set_madvise_hugepage(False)
+    return True
+
+
+def _arrow_system_pool() -> str:
+    """Make the system allocator pyarrow's default pool unless the user chose one.
+
+    Why: pyarrow's default, mimalloc, takes transparent huge pages, whose first touch stalls
+    as numpy's advice does (above); a fresh process pricing 10 M lines took 9.8-11.6 s with
+    mimalloc against 8.5-8.6 s with the system allocator, and peaked 0.45 GiB higher
+    (docs/decisions.md). ``ARROW_DEFAULT_MEMORY_POOL`` in the environment (pyarrow's own
+    switch) is left to pyarrow. Returns the default pool's backend now.
+    """
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        pa.set_memory_pool(pa.system_memory_pool())
+    return pa.default_memory_pool().backend_name
+
+
+NUMPY_HUGEPAGE_ADVICE_OFF = _numpy_hugepage_advice_off()
+ARROW_POOL = _arrow_system_pool()
 
 
 def _defaults(contract, schedules):
