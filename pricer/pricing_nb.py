@@ -32,7 +32,7 @@ KernelOut = namedtuple("KernelOut", [
     "coinsurance", "paid", "liability", "total_rvu", "cf", "base_units", "time_units",
     "drug_coins", "version_kind", "version_idx", "gap_source", "carc", "fee_full",
     "policy_step", "fee_cut", "fee_num", "mult", "rvu_status", "bilat", "claim_step",
-    "mue_denied", "mp_part", "mp_key", "pom", "cob", "seq",
+    "mue_denied", "mp_part", "mp_key", "pom", "claim_role", "cob", "seq",
 ])
 
 
@@ -71,6 +71,7 @@ def allocate_out(n: int) -> KernelOut:
         policy_step=a(np.uint8), fee_cut=a(np.int64), fee_num=a(np.int64), mult=a(np.uint8),
         rvu_status=a(np.uint8), bilat=a(np.uint8), claim_step=a(np.uint8),
         mue_denied=a(np.int64), mp_part=a(np.int64), mp_key=a(np.int32), pom=a(np.int32),
+        claim_role=a(np.uint8),
         # zero until settle_payers_nb writes them: most runs have neither COB nor
         # sequestration, and zeros from np.zeros cost no memory until written
         cob=np.zeros((n, 2), np.int64), seq=np.zeros((n, 2), np.int64),
@@ -745,6 +746,18 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         o.mp_part[i] = mp_part
         o.mp_key[i] = mp_key
         o.pom[i] = pom if status == PRICED else 0
+        # what the claim-level pass may do with the line, so that it reads one byte a line
+        # (multiple_procedures_nb): 1 a status-T line, 2 a procedure, 4 / 8 one / two parts
+        # MULT PROC 4-7 may reduce
+        role = 0
+        if status == PRICED:
+            if method == M_RBRVS and rvu_st == _ST_T:
+                role |= 1
+            if fee_num >= 0 and (mult == 2 or mult == 3 or (bilat <= 2 and _side(mods, i) != 0)):
+                role |= 2
+        if mult >= 4 and mult <= 7 and mp_part >= 0:
+            role |= 4 if (mult != 5 or mp_key < 2) else 8
+        o.claim_role[i] = role
         # o.cob and o.seq (coordination of benefits, sequestration) are benefits_nb's: zero
         # unless it runs (allocate_out)
 
@@ -872,12 +885,16 @@ def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_da
             interesting += 1
     if interesting < 2:
         return
-    idx = np.empty(k, np.int64)
+    # one allocation for the claim's working arrays: a dozen small ones cost more than the work
+    work = np.empty(12 * k, np.int64)
+    idx = work[:k]
     for p in range(k):
         idx[p] = order[lo + p] if order.shape[0] > 0 else lo + p
     # RT and LT of one code, date and provider on two lines: one bilateral procedure
-    partner = np.full(k, -1, np.int64)
-    share = np.full(k, 10_000, np.int64)
+    partner = work[k:2 * k]
+    partner[:] = -1
+    share = work[2 * k:3 * k]
+    share[:] = 10_000
     for a in range(k):
         i = idx[a]
         side = _side(mods, i)
@@ -896,8 +913,8 @@ def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_da
                 share[a] = 15_000 if o.bilat[i] == 1 else 10_000
                 break
     # the exact amount and the ranking amount of each procedure (a pair counts once)
-    num = np.empty(k, np.int64)
-    rank_fee = np.empty(k, np.int64)
+    num = work[3 * k:4 * k]
+    rank_fee = work[4 * k:5 * k]
     for a in range(k):
         i = idx[a]
         num[a] = o.fee_num[i] // 10_000 * share[a] if partner[a] > a else o.fee_num[i]
@@ -905,10 +922,13 @@ def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_da
     # MULT PROC 3: endoscopy families (indicator-3 lines of one ENDO BASE and the base code's
     # own lines): the highest in full, the others less the base; the family is then one
     # procedure, worth the sum, in the ranking below
-    lead = np.full(k, -1, np.int64)  # a family member's leader (itself for the leader)
-    tie = idx.copy()  # input position that breaks ties of the ranking
-    family_amount = np.zeros(k, np.int64)
-    members = np.empty(k, np.int64)
+    lead = work[5 * k:6 * k]  # a family member's leader (itself for the leader)
+    lead[:] = -1
+    tie = work[6 * k:7 * k]  # input position that breaks ties of the ranking
+    tie[:] = idx
+    family_amount = work[7 * k:8 * k]
+    family_amount[:] = 0
+    members = work[8 * k:9 * k]
     for a in range(k):
         i = idx[a]
         if lead[a] >= 0 or not _endoscopy(o, i, partner[a]):
@@ -942,9 +962,11 @@ def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_da
         for r in range(n):  # the family ties at the input position of its first line
             if idx[members[r]] < tie[members[0]]:
                 tie[members[0]] = idx[members[r]]
-    reduced = np.zeros(k, np.bool_)
+    reduced = work[9 * k:10 * k]  # 0 / 1
+    reduced[:] = 0
     # multiple procedures: per date of service and provider, by amount, highest first
-    taken = np.zeros(k, np.bool_)
+    taken = work[10 * k:11 * k]  # 0 / 1
+    taken[:] = 0
     for a in range(k):
         i = idx[a]
         if taken[a] or not _ranked(o, i, partner[a], a, lead[a]):
@@ -1010,13 +1032,15 @@ def _claim_parts(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, billed, d
     ophthalmology) and imaging PC (5 %) of every procedure but the highest of its session, and
     50 % of the PE of every therapy unit but the first of the highest."""
     k = hi - lo
-    idx = np.empty(k, np.int64)
+    work = np.empty(5 * k, np.int64)  # one allocation (as _claim_procedures)
+    idx = work[:k]
     for p in range(k):
         idx[p] = order[lo + p] if order.shape[0] > 0 else lo + p
-    taken = np.zeros(k, np.bool_)
-    members = np.empty(k, np.int64)
-    tc = np.zeros(k, np.int64)
-    pc = np.zeros(k, np.int64)
+    taken = work[k:2 * k]  # 0 / 1
+    members = work[2 * k:3 * k]
+    tc = work[3 * k:4 * k]
+    pc = work[4 * k:5 * k]
+    work[k:] = 0
     for a in range(k):
         i = idx[a]
         if taken[a] or not _has_part(o, i):
@@ -1102,9 +1126,9 @@ def _claims_range(k0, k1, order, starts, dos, code, mods, units, npi_offsets, np
     for k in range(k0, k1):
         lo, hi = starts[k], starts[k + 1]
         if hi - lo < 2:
-            # one line: only a therapy line of several units has something to do
+            # one line: only a therapy line of several units (two parts) has something to do
             i = order[lo] if order.shape[0] > 0 else lo
-            if o.mult[i] == 5 and o.mp_key[i] > 1 and _has_part(o, i):
+            if o.claim_role[i] & 8:
                 _claim_parts(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, billed, ded,
                              copay, coins, qmb, lob, o)
             continue
@@ -1112,14 +1136,10 @@ def _claims_range(k0, k1, order, starts, dos, code, mods, units, npi_offsets, np
         procedures = 0
         parts = 0
         for p in range(lo, hi):
-            i = order[p] if order.shape[0] > 0 else p
-            if o.status[i] == PRICED and o.method[i] == M_RBRVS and o.rvu_status[i] == _ST_T:
-                t_lines += 1
-            if o.status[i] == PRICED and o.fee_num[i] >= 0 and (
-                    o.mult[i] == 2 or o.mult[i] == 3 or (o.bilat[i] <= 2 and _side(mods, i) != 0)):
-                procedures += 1
-            if o.mult[i] >= 4 and o.mult[i] <= 7 and o.mp_part[i] >= 0:
-                parts += 1 if o.mult[i] != 5 or o.mp_key[i] < 2 else 2
+            r = o.claim_role[order[p] if order.shape[0] > 0 else p]
+            t_lines += r & 1
+            procedures += (r >> 1) & 1
+            parts += r >> 2
         if t_lines > 0:
             _claim_status_t(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, o)
         if procedures > 1:
