@@ -49,7 +49,7 @@ def _arrow_system_pool() -> str:
 
     Why: pyarrow's default, mimalloc, takes transparent huge pages, whose first touch stalls
     as numpy's advice does (above); a fresh process pricing 10 M lines took 9.8-11.6 s with
-    mimalloc against 8.5-8.6 s with the system allocator, and peaked 0.45 GiB higher
+    mimalloc against 8.5-9.1 s with the system allocator, and peaked 0.45 GiB higher
     (docs/decisions.md). ``ARROW_DEFAULT_MEMORY_POOL`` in the environment (pyarrow's own
     switch) is left to pyarrow. Returns the default pool's backend now.
     """

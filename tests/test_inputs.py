@@ -131,38 +131,35 @@ def test_negative_null_is_the_mask_of_negative_values(n):
     assert got.equals(want) and got.null_count == want.null_count
 
 
-@pytest.mark.parametrize("env, advice", [(None, False), ("1", True), ("0", False)])
-def test_numpy_hugepage_advice_is_off_unless_the_user_chose(env, advice):
-    """Pricing turns off numpy's huge-page advice (docs/decisions.md, "Memory") but leaves
-    numpy's own switch, ``NUMPY_MADVISE_HUGEPAGE``, to the user. Each case in a fresh
-    interpreter: the setting is per process."""
+def _in_fresh_interpreter(code: str, variable: str, value: str | None) -> list[str]:
+    """What ``code`` prints, run in a new interpreter with environment ``variable`` set to
+    ``value`` (or unset): the allocator settings below are per process."""
     import os
     import subprocess
     import sys
+    environ = {k: v for k, v in os.environ.items() if k != variable}
+    if value is not None:
+        environ[variable] = value
+    return subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True,
+                          text=True, check=True).stdout.split()
+
+
+@pytest.mark.parametrize("env, advice", [(None, False), ("1", True), ("0", False)])
+def test_numpy_hugepage_advice_is_off_unless_the_user_chose(env, advice):
+    """Pricing turns off numpy's huge-page advice (docs/decisions.md, "Huge pages") but
+    leaves numpy's own switch, ``NUMPY_MADVISE_HUGEPAGE``, to the user."""
     code = ("import pricer.engine\n"
             "try:\n    from numpy._core.multiarray import _set_madvise_hugepage\n"
             "except ImportError:\n    from numpy.core.multiarray import _set_madvise_hugepage\n"
             "print(_set_madvise_hugepage(True), pricer.engine.NUMPY_HUGEPAGE_ADVICE_OFF)\n")
-    environ = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
-    if env is not None:
-        environ["NUMPY_MADVISE_HUGEPAGE"] = env
-    out = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True,
-                         text=True, check=True).stdout.split()
+    out = _in_fresh_interpreter(code, "NUMPY_MADVISE_HUGEPAGE", env)
     assert out == [str(advice), str(not advice)]
 
 
 @pytest.mark.parametrize("env, backend", [(None, "system"), ("mimalloc", "mimalloc")])
 def test_arrow_pool_is_the_system_allocator_unless_the_user_chose(env, backend):
-    """Pricing makes the system allocator pyarrow's default pool (docs/decisions.md,
-    "Memory") but leaves pyarrow's own switch, ``ARROW_DEFAULT_MEMORY_POOL``, to the user."""
-    import os
-    import subprocess
-    import sys
+    """Pricing makes the system allocator pyarrow's default pool (docs/decisions.md, "Huge
+    pages") but leaves pyarrow's own switch, ``ARROW_DEFAULT_MEMORY_POOL``, to the user."""
     code = ("import pricer.engine, pyarrow as pa\n"
             "print(pa.default_memory_pool().backend_name, pricer.engine.ARROW_POOL)\n")
-    environ = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
-    if env is not None:
-        environ["ARROW_DEFAULT_MEMORY_POOL"] = env
-    out = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True,
-                         text=True, check=True).stdout.split()
-    assert out == [backend, backend]
+    assert _in_fresh_interpreter(code, "ARROW_DEFAULT_MEMORY_POOL", env) == [backend, backend]
