@@ -750,11 +750,10 @@ def _price_range(lo, hi, reason_in, flags_in, lob, dos_a, code, unlisted, mods, 
         # (multiple_procedures_nb): 1 a status-T line, 2 a procedure, 4 / 8 one / two parts
         # MULT PROC 4-7 may reduce
         role = 0
-        if status == PRICED:
-            if method == M_RBRVS and rvu_st == _ST_T:
-                role |= 1
-            if fee_num >= 0 and (mult == 2 or mult == 3 or (bilat <= 2 and _side(mods, i) != 0)):
-                role |= 2
+        if status == PRICED and method == M_RBRVS and rvu_st == _ST_T:
+            role |= 1
+        if _procedure(status, fee_num, mult, bilat, mods, i):
+            role |= 2
         if mult >= 4 and mult <= 7 and mp_part >= 0:
             role |= 4 if (mult != 5 or mp_key < 2) else 8
         o.claim_role[i] = role
@@ -820,6 +819,14 @@ def _claim_status_t(lo, hi, order, dos, npi_offsets, npi_data, npi_valid, o):
 
 
 @njit(cache=True, inline="always")
+def _procedure(status, fee_num, mult, bilat, mods, i):
+    """A line §11's multiple-procedure ranking or RT/LT pairing may take: priced with an
+    exact fee, MULT PROC 2 or 3, or bilateral indicator 0-2 with one side (RT or LT)."""
+    return status == PRICED and fee_num >= 0 and (
+        mult == 2 or mult == 3 or (bilat <= 2 and _side(mods, i) != 0))
+
+
+@njit(cache=True, inline="always")
 def _side(mods, i):
     """1 for RT, 2 for LT, 0 for neither, both, or with modifier 50 (already bilateral)."""
     side = 0
@@ -880,13 +887,14 @@ def _claim_procedures(lo, hi, order, dos, code, mods, units, npi_offsets, npi_da
     interesting = 0  # most claims have nothing to rank or pair: leave before allocating
     for p in range(k):
         i = order[lo + p] if order.shape[0] > 0 else lo + p
-        if o.status[i] == PRICED and o.fee_num[i] >= 0 and (
-                o.mult[i] == 2 or o.mult[i] == 3 or (o.bilat[i] <= 2 and _side(mods, i) != 0)):
+        # counted again, not taken from claim_role: status-T bundling may have denied lines
+        if _procedure(o.status[i], o.fee_num[i], o.mult[i], o.bilat[i], mods, i):
             interesting += 1
     if interesting < 2:
         return
-    # one allocation for the claim's working arrays: a dozen small ones cost more than the work
-    work = np.empty(12 * k, np.int64)
+    # one allocation for the claim's eleven working arrays: eleven small ones cost more than
+    # the work
+    work = np.empty(11 * k, np.int64)
     idx = work[:k]
     for p in range(k):
         idx[p] = order[lo + p] if order.shape[0] > 0 else lo + p
