@@ -9,6 +9,7 @@ from __future__ import annotations
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
@@ -299,29 +300,43 @@ def read_balances(balances, plans, source: str = "accumulators") -> pl.DataFrame
     return out
 
 
-def ending_balances(b: BenefitLines, enc) -> pl.DataFrame:
-    """Accumulators after the run: one row per member, plan and plan year touched or given."""
-    from pricer.result import decimal_array
+def ending_rows(b: BenefitLines, enc) -> SimpleNamespace:
+    """What :func:`ending_frame` needs of a run: one entry per member, plan and plan year
+    touched (a few per member). Taken at once, so that a result keeps these and not every
+    line's walk and encoding until its accumulators are asked for."""
     firsts = b.fam_starts[:-1][::BLOCK]  # where each block's rows begin
     packed = np.concatenate([np.arange(a, a + k) for a, k in zip(firsts, b.block_rows)]) \
         if len(b.block_rows) else np.zeros(0, np.int64)
     rows = b.slot_line[packed]
-    ids = pl.Series(b.plans.ids, dtype=pl.String)
+    return SimpleNamespace(member=b.numbers[b.member[rows]], family=b.numbers[b.family[rows]],
+                           plan=enc.plan[rows], year=b.year[rows], ded=b.ded_after[packed],
+                           oop=b.oop_after[packed], plan_ids=b.plans.ids, balances=b.balances)
 
-    def text(codes):  # member codes -> IDs as the lines give them, normalised
-        return pl.Series(b.numbers[codes]).cast(pl.String).str.zfill(8)
+
+def ending_frame(e: SimpleNamespace) -> pl.DataFrame:
+    """Accumulators after the run (from :func:`ending_rows`): one row per member, plan and plan
+    year touched or given."""
+    from pricer.result import decimal_array
+
+    def text(numbers):  # IDs as the lines give them, normalised
+        return pl.Series(numbers).cast(pl.String).str.zfill(8)
     touched = pl.DataFrame({
-        "member_id": text(b.member[rows]),
-        "subscriber_id": text(b.family[rows]),
-        "plan_id": ids.gather(enc.plan[rows]),
-        "plan_year": pl.Series(b.year[rows], dtype=pl.Int32),
-        "deductible_met": pl.from_arrow(decimal_array(b.ded_after[packed], 2)),
-        "out_of_pocket_met": pl.from_arrow(decimal_array(b.oop_after[packed], 2)),
+        "member_id": text(e.member),
+        "subscriber_id": text(e.family),
+        "plan_id": pl.Series(e.plan_ids, dtype=pl.String).gather(e.plan),
+        "plan_year": pl.Series(e.year, dtype=pl.Int32),
+        "deductible_met": pl.from_arrow(decimal_array(e.ded, 2)),
+        "out_of_pocket_met": pl.from_arrow(decimal_array(e.oop, 2)),
     })
-    if b.balances is not None and not b.balances.is_empty():
-        kept = b.balances.join(touched, on=["member_id", "plan_id", "plan_year"], how="anti")
+    if e.balances is not None and not e.balances.is_empty():
+        kept = e.balances.join(touched, on=["member_id", "plan_id", "plan_year"], how="anti")
         touched = pl.concat([touched, kept.select(touched.columns)])
     return touched.sort("member_id", "plan_id", "plan_year")
+
+
+def ending_balances(b: BenefitLines, enc) -> pl.DataFrame:
+    """Accumulators after the run: one row per member, plan and plan year touched or given."""
+    return ending_frame(ending_rows(b, enc))
 
 
 def accumulate(enc, out) -> None:
@@ -374,8 +389,6 @@ def plan_line_table(table: pa.Table, enc, out, first_row: int = 0) -> pa.Table:
 
 def no_plan_lines() -> pa.Table:
     """A ``plan_line_table`` of no line (an input where no line names a plan)."""
-    from types import SimpleNamespace
-
     from pricer.pricing_nb import allocate_out
     z = np.zeros(0, np.int64)
     enc = SimpleNamespace(plan=z, member_number=None, subscriber_number=None,
@@ -415,8 +428,6 @@ def accumulate_plan_lines(lines: pa.Table, plans, balances: pl.DataFrame | None 
     The same walk as :func:`prepare` on one table: claims are ranked by claim_id over the whole
     input, so the order of accumulation is the one ``pricer.price`` uses on all the lines.
     """
-    from types import SimpleNamespace
-
     from pricer.pricing_nb import allocate_out
     from pricer.result import decimal_words
     arr = {k: _numpy(lines.column(k), t) for k, t in {**_LINE_INPUTS, **_LINE_OUTPUTS}.items()}

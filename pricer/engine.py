@@ -6,12 +6,13 @@ assembles the result. Everything per line happens in the kernel; this layer is g
 from __future__ import annotations
 
 import os
+from functools import partial
 from types import SimpleNamespace
 
 import pyarrow as pa
 
-from pricer.benefits import (accumulate, apply_shares, cob_methods, ending_balances,
-                             plan_line_table, walked)
+from pricer.benefits import (accumulate, apply_shares, cob_methods, ending_frame,
+                             ending_rows, plan_line_table, walked)
 from pricer.benefits_nb import settle_payers_nb
 from pricer.claims import check_columns, encode_claims, read_claims
 from pricer.pricing_nb import (allocate_out, multiple_procedures_nb, percent_of_medicare_nb,
@@ -156,7 +157,9 @@ def price_table(table: pa.Table, contract, schedules, *, source: str = "table",
     return PricingResult(inputs, lambda: adjustments_table(claim_id, line_number, amounts, billed),
                          contract=contract, schedules=schedules, links=enc.links,
                          reversals=reversal_lines, reversal_adjustments=reversal_adjustments,
-                         accumulators=(lambda: ending_balances(b, enc)) if b is not None
+                         # the ending balances' few rows now: a lambda over b and enc would
+                         # keep every line's walk and encoding as long as the result
+                         accumulators=partial(ending_frame, ending_rows(b, enc)) if b is not None
                          else None, plans=enc.plans)
 
 
