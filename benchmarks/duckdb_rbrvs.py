@@ -489,10 +489,12 @@ def _source(con, claims) -> tuple[str, dict[str, str], list[str]]:
     return source, types, registered
 
 
-def price_duckdb(claims, contract, schedules, output=None) -> pl.DataFrame:
+def price_duckdb(claims, contract, schedules, output=None, with_inputs=False) -> pl.DataFrame:
     """Price claims (polars frame or Parquet path) with DuckDB SQL: line_index,
     pricing_method, total_rvu and amounts in cents (Int64), one row per input line in input
-    order. With ``output``, DuckDB writes the result there (Parquet, zstd)."""
+    order. With ``output``, DuckDB writes the result there (Parquet, zstd); with
+    ``with_inputs``, every input column first (the claims again, joined by position: both are
+    in input order)."""
     ref = reference_db(schedules, contract)
     con = ref.con
     source, types, registered = _source(con, claims)
@@ -502,7 +504,11 @@ def price_duckdb(claims, contract, schedules, output=None) -> pl.DataFrame:
         if output is not None:
             con.register("priced_out", result)
             registered.append("priced_out")
-            con.execute(f"COPY priced_out TO {_lit(str(output))} "
+            added = ", file_row_number" if "file_row_number" in types else ""
+            written = (f"(SELECT s.* EXCLUDE (line_index{added}), p.* EXCLUDE (line_index) "
+                       f"FROM {source} s POSITIONAL JOIN priced_out p)") if with_inputs \
+                else "priced_out"
+            con.execute(f"COPY {written} TO {_lit(str(output))} "
                         "(FORMAT parquet, COMPRESSION zstd)")
     finally:
         for name in registered:

@@ -82,10 +82,10 @@ def main(argv: list[str]) -> int:
     import polars as pl
     import pyarrow.parquet as pq
 
-    from implementations import IMPLEMENTATIONS
+    from implementations import implementation
     from pricer.contract import default_contract
     from pricer.schedules import load_schedules
-    impl = IMPLEMENTATIONS[name]
+    impl = implementation(name)
     t = time.perf_counter()
     schedules = load_schedules()
     contract = default_contract()

@@ -18,6 +18,7 @@ RBRVS lines that give a ``locality`` and percent-of-charges lines (see ``polars_
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -64,18 +65,25 @@ def price_pricer(claims, contract, schedules, output=None) -> pl.DataFrame:
     return pricer_lines(lines)
 
 
-def price_polars_only(claims, contract, schedules, output=None) -> pl.DataFrame:
-    """The polars-only implementation; with ``output``, its result is written there."""
+def price_polars_only(claims, contract, schedules, output=None, with_inputs=False
+                      ) -> pl.DataFrame:
+    """The polars-only implementation; with ``output``, its result is written there (with
+    ``with_inputs``, after every input column, as pricer writes priced lines)."""
+    if with_inputs and output is not None:
+        claims = pl.read_parquet(claims) if isinstance(claims, (str, Path)) else claims
     frame = price_polars(claims, contract, schedules)
     if output is not None:
-        write_output(frame, output)
+        write_output(pl.concat([claims, frame.drop("line_index")], how="horizontal")
+                     if with_inputs else frame, output)
     return frame
 
 
-def price_duckdb_only(claims, contract, schedules, output=None) -> pl.DataFrame:
-    """The DuckDB SQL implementation; with ``output``, DuckDB writes its result there."""
+def price_duckdb_only(claims, contract, schedules, output=None, with_inputs=False
+                      ) -> pl.DataFrame:
+    """The DuckDB SQL implementation; with ``output``, DuckDB writes its result there (with
+    ``with_inputs``, after every input column)."""
     from duckdb_rbrvs import price_duckdb  # imported on use: duckdb is a dev dependency
-    return price_duckdb(claims, contract, schedules, output=output)
+    return price_duckdb(claims, contract, schedules, output=output, with_inputs=with_inputs)
 
 
 IMPLEMENTATIONS = {
@@ -83,6 +91,17 @@ IMPLEMENTATIONS = {
     "polars": price_polars_only,
     "duckdb": price_duckdb_only,
 }
+
+# The alternatives writing what pricer writes of a line: every input column, then their own
+# result columns (like for like in the end-to-end comparisons; the registry entries above
+# write their few result columns only). Same amounts: the parity test covers the entries.
+WITH_INPUTS = {f"{name}+inputs": partial(IMPLEMENTATIONS[name], with_inputs=True)
+               for name in ("polars", "duckdb")}
+
+
+def implementation(name: str):
+    """A registry entry or one of ``WITH_INPUTS`` by name."""
+    return {**IMPLEMENTATIONS, **WITH_INPUTS}[name]
 
 # Methods every implementation prices, and whether a line must give a `locality` for it.
 COMMON_METHODS = {"rbrvs": True, "percent_of_charges": False}

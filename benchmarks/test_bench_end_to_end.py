@@ -11,7 +11,9 @@ Targets for pricer on the 2-core reference machine with 10 M lines: >= 5 M lines
 peak RSS <= 4 GB, faster than the polars-only implementation.
 
 The implementations other than pricer are then checked against pricer's output of the same
-run: identical methods and allowed amounts on the lines both price.
+run: identical methods and allowed amounts on the lines both price. ``polars+inputs`` and
+``duckdb+inputs`` are the same implementations writing every input column before their
+result columns, as pricer writes a priced line (like for like on the write).
 """
 from __future__ import annotations
 
@@ -19,10 +21,10 @@ import polars as pl
 import pytest
 
 from conftest import E2E_ROUNDS
-from implementations import IMPLEMENTATIONS, compare, locality_given
+from implementations import IMPLEMENTATIONS, WITH_INPUTS, compare, locality_given
 
 
-@pytest.mark.parametrize("name", list(IMPLEMENTATIONS))
+@pytest.mark.parametrize("name", [*IMPLEMENTATIONS, *WITH_INPUTS])
 def test_end_to_end(benchmark, end_to_end, name):
     benchmark.pedantic(end_to_end.run, args=(name,), rounds=E2E_ROUNDS, iterations=1)
     best = end_to_end.best(name)
