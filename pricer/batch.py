@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -292,9 +293,15 @@ def _row_group_tables(pf: pq.ParquetFile, groups, batch_rows: int, columns: list
 # one part
 
 _LOADED: dict[str, tuple] = {}  # per process: the job's contract, schedules and prior
+_LOADING = threading.Lock()
 
 
 def _loaded(job: Job):
+    with _LOADING:  # the first pass prices two parts at a time: one loads, the other waits
+        return _load(job)
+
+
+def _load(job: Job):
     if job.key not in _LOADED:
         from pricer.replacements import read_prior
         from pricer.schedules import load_schedules
@@ -747,16 +754,25 @@ def _accumulate(parts, job, balances, client, bar) -> dict:
             read(future.result())
         tables = client.gather(futures)
     else:
-        tables = [read(plan_part(p, job)) for p in parts]
+        # two parts at a time: reading and encoding one overlaps the other's kernels
+        # (10 M lines: 5.9-6.4 s one at a time, 5.1-5.5 s two)
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(2) as pool:
+            tables = [read(t) for t in pool.map(lambda p: plan_part(p, job), parts)]
     present = [t for t in tables if t is not None and t.num_rows]
     lines = pa.concat_tables(present) if present else no_plan_lines()
     shares, ending = accumulate_plan_lines(lines, job.plans, balances)
     out = Path(job.out)
-    files, start = {}, 0
-    for p, t in zip(parts, tables):  # every part gets its file, empty when none of its
-        k = t.num_rows if t is not None else 0  # lines names a plan
-        files[p.name] = _write_parquet(shares.slice(start, k), _shares_path(out, p.name), out)
-        start += k
+    starts = np.cumsum([0] + [t.num_rows if t is not None else 0 for t in tables])
+    # every part gets its file, empty when none of its lines names a plan; two written at a
+    # time (a file's encoding and its fsync overlap)
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(2) as pool:
+        written = pool.map(lambda k: _write_parquet(
+            shares.slice(starts[k], starts[k + 1] - starts[k]), _shares_path(out, parts[k].name),
+            out), range(len(parts)))
+        files = {p.name: rec for p, rec in zip(parts, written)}
+    start = int(starts[-1])
     files["accumulators"] = _write_parquet(ending.to_arrow(), out / "accumulators.parquet", out)
     if bar is not None:
         bar.stream.write(f"pricer: cost shares of {start:,} plan lines accumulated in "
