@@ -105,6 +105,7 @@ def implementation(name: str):
     """A registry entry or one of ``WITH_INPUTS`` by name."""
     return {**IMPLEMENTATIONS, **WITH_INPUTS}[name]
 
+
 # Methods every implementation prices, and whether a line must give a `locality` for it.
 COMMON_METHODS = {"rbrvs": True, "percent_of_charges": False}
 

@@ -23,6 +23,7 @@ import os
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -721,7 +722,6 @@ def _schema_difference(a: pa.Schema, b: pa.Schema, first: Path) -> str:
 def _run_local(parts, job, record) -> None:
     """Price the parts in this process: one is written (polars, off the GIL) while the next
     one is priced."""
-    from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(1) as pool:
         writing = None
         for part in parts:
@@ -756,7 +756,6 @@ def _accumulate(parts, job, balances, client, bar) -> dict:
     else:
         # two parts at a time: reading and encoding one overlaps the other's kernels
         # (10 M lines: 5.9-6.4 s one at a time, 5.1-5.5 s two)
-        from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(2) as pool:
             tables = [read(t) for t in pool.map(lambda p: plan_part(p, job), parts)]
     present = [t for t in tables if t is not None and t.num_rows]
@@ -766,7 +765,6 @@ def _accumulate(parts, job, balances, client, bar) -> dict:
     starts = np.cumsum([0] + [t.num_rows if t is not None else 0 for t in tables])
     # every part gets its file, empty when none of its lines names a plan; two written at a
     # time (a file's encoding and its fsync overlap)
-    from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(2) as pool:
         written = pool.map(lambda k: _write_parquet(
             shares.slice(starts[k], starts[k + 1] - starts[k]), _shares_path(out, parts[k].name),
