@@ -101,8 +101,8 @@ def kernel_bytes(claims: Path) -> dict:
     from pricer.tables import reference_arrays
     table, source, is_text = read_claims(str(claims))
     check_columns(table, source, is_text)
-    enc = encode_claims(table, reference_arrays(pricer.load_schedules(), pricer.default_contract()),
-                        pricer.default_contract())
+    contract = pricer.default_contract()
+    enc = encode_claims(table, reference_arrays(pricer.load_schedules(), contract), contract)
     del table
     read = ("reason flags lob dos code unlisted modifiers units billed billed_ok deductible copay "
             "coinsurance qmb facility locality ndc_ok").split()

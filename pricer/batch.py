@@ -298,21 +298,19 @@ _LOADING = threading.Lock()
 
 
 def _loaded(job: Job):
-    with _LOADING:  # the first pass prices two parts at a time: one loads, the other waits
-        return _load(job)
-
-
-def _load(job: Job):
-    if job.key not in _LOADED:
-        from pricer.replacements import read_prior
-        from pricer.schedules import load_schedules
-        from pricer.tables import reference_arrays
-        schedules = load_schedules(job.schedules_root) if job.schedules_root else load_schedules()
-        reference_arrays(schedules, job.contract)  # build the dense tables once
-        prior = read_prior(job.prior) if job.prior is not None else None
-        _LOADED.clear()
-        _LOADED[job.key] = (job.contract, schedules, prior)
-    return _LOADED[job.key]
+    # the first pass prices two parts at a time: one loads, the other waits
+    with _LOADING:
+        if job.key not in _LOADED:
+            from pricer.replacements import read_prior
+            from pricer.schedules import load_schedules
+            from pricer.tables import reference_arrays
+            schedules = (load_schedules(job.schedules_root) if job.schedules_root
+                         else load_schedules())
+            reference_arrays(schedules, job.contract)  # build the dense tables once
+            prior = read_prior(job.prior) if job.prior is not None else None
+            _LOADED.clear()
+            _LOADED[job.key] = (job.contract, schedules, prior)
+        return _LOADED[job.key]
 
 
 class _Writer:

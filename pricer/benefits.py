@@ -334,11 +334,6 @@ def ending_frame(e: SimpleNamespace) -> pl.DataFrame:
     return touched.sort("member_id", "plan_id", "plan_year")
 
 
-def ending_balances(b: BenefitLines, enc) -> pl.DataFrame:
-    """Accumulators after the run: one row per member, plan and plan year touched or given."""
-    return ending_frame(ending_rows(b, enc))
-
-
 def accumulate(enc, out) -> None:
     """Cost shares of the lines with a plan, on lines already priced into ``out``."""
     b = walked(enc)
@@ -446,7 +441,7 @@ def accumulate_plan_lines(lines: pa.Table, plans, balances: pl.DataFrame | None 
     shares = pa.table({"row": lines.column("row"),
                        **{k: pa.array(getattr(out, k)[:, 0]) for k in SHARE_COLUMNS[1:-1]},
                        "flags": pa.array(out.flags)})
-    return shares, ending_balances(b, enc)
+    return shares, ending_frame(ending_rows(b, enc))
 
 
 def apply_shares(out, shares: pa.Table, first_row: int, n: int) -> None:
